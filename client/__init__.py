@@ -1,0 +1,1 @@
+"""PrintFabric client: the workstation client (issue #7)."""

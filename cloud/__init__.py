@@ -1,0 +1,1 @@
+"""PrintFabric cloud: the multi-tenant control plane and virtual spooler."""

@@ -1,0 +1,5 @@
+"""printfabric-cloud: placeholder replaced below."""
+
+
+def main() -> int:
+    return 0

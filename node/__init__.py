@@ -1,0 +1,1 @@
+"""PrintFabric node: the on-premise node (issue #3)."""

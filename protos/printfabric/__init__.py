@@ -1,0 +1,1 @@
+"""PrintFabric wire contracts and protocol codecs (import root: protos/)."""

@@ -1,0 +1,1 @@
+"""PrintFabric sync: the Local Active Directory Sync tool (issue #8)."""
