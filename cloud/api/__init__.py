@@ -1,0 +1,1 @@
+"""The cloud's gRPC transport: thin servicers around the domain, one auth interceptor."""

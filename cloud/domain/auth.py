@@ -1,0 +1,222 @@
+"""Authentication: users by password, PIN or card; devices, nodes and sync agents by token."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db.models import Card, Device, Node, Session, Tenant, User
+from cloud.domain import credentials
+from cloud.domain.directory import decode_rights
+from cloud.domain.enums import DeviceKind, PrincipalKind
+from cloud.domain.principal import Principal
+from cloud.domain.runtime import Runtime, audit, new_id
+from cloud.domain.tenants import tenant_by_code
+from cloud.errors import InvalidArgument, PermissionDenied, Unauthenticated
+
+# One message for every way a credential can be wrong, so answers reveal nothing.
+_BAD_CREDENTIALS = "wrong company code, login, password, PIN or card"
+_BAD_DEVICE = "wrong company code, serial number or access token"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    access_expire: datetime
+    refresh_token: str
+    refresh_expire: datetime
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Exactly one of login+password, pin or card."""
+
+    login: str = ""
+    password: str = ""
+    pin: str = ""
+    card: str = ""
+
+
+class Auth:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def authenticate_user(self, company_code: str, credential: Credential) -> tuple[Tokens, User, int]:
+        async with self.rt.db.session() as session:
+            tenant = await tenant_by_code(session, company_code)
+            if tenant is None:
+                raise Unauthenticated(_BAD_CREDENTIALS, reason="BAD_CREDENTIALS")
+            user = await self._find_user(session, tenant, credential)
+        if user is None:
+            raise Unauthenticated(_BAD_CREDENTIALS, reason="BAD_CREDENTIALS")
+        if user.disabled:
+            raise PermissionDenied(
+                f"the account {user.login} is disabled; ask your administrator", reason="USER_DISABLED"
+            )
+        principal = Principal(
+            kind=PrincipalKind.USER,
+            tenant_id=tenant.id,
+            subject_id=user.id,
+            session_id=new_id(),
+            rights=decode_rights(user.rights),
+            login=user.login,
+        )
+        tokens = await self._open_session(principal)
+        async with self.rt.db.session() as session:
+            cards = len((await session.execute(select(Card.id).where(Card.user_id == user.id))).all())
+        return tokens, user, cards
+
+    async def _find_user(self, session: AsyncSession, tenant: Tenant, credential: Credential) -> User | None:
+        given = [bool(credential.login or credential.password), bool(credential.pin), bool(credential.card)]
+        if sum(given) != 1:
+            raise InvalidArgument("give exactly one of login+password, PIN or card")
+        scoped = select(User).where(User.tenant_id == tenant.id)
+        if credential.pin:
+            digest = credentials.keyed_hash(tenant.credential_key, "pin", credential.pin.strip())
+            return (await session.execute(scoped.where(User.pin_hash == digest))).scalar_one_or_none()
+        if credential.card:
+            try:
+                digest = credentials.card_hash(tenant.credential_key, credential.card)
+            except InvalidArgument:
+                return None
+            return (
+                await session.execute(
+                    scoped.join(Card, Card.user_id == User.id).where(
+                        Card.tenant_id == tenant.id, Card.card_hash == digest
+                    )
+                )
+            ).scalar_one_or_none()
+        user = (
+            await session.execute(scoped.where(User.login_key == credential.login.strip().casefold()))
+        ).scalar_one_or_none()
+        ok = await asyncio.to_thread(
+            credentials.verify_password, credential.password, user.password_hash if user else None
+        )
+        return user if ok else None
+
+    async def authenticate_device(
+        self, company_code: str, serial_number: str, access_token: str, kind: DeviceKind
+    ) -> tuple[Tokens, str, str]:
+        """Returns tokens, the device/node id and the tenant id."""
+        now = self.rt.clock()
+        async with self.rt.db.session() as session, session.begin():
+            tenant = await tenant_by_code(session, company_code)
+            if tenant is None:
+                raise Unauthenticated(_BAD_DEVICE, reason="BAD_DEVICE_CREDENTIALS")
+            row: Device | Node | None
+            if kind is DeviceKind.NODE:
+                row = (
+                    await session.execute(
+                        select(Node).where(Node.tenant_id == tenant.id, Node.serial_number == serial_number)
+                    )
+                ).scalar_one_or_none()
+            else:
+                row = (
+                    await session.execute(
+                        select(Device).where(
+                            Device.tenant_id == tenant.id,
+                            Device.kind == int(kind),
+                            Device.serial_number == serial_number,
+                        )
+                    )
+                ).scalar_one_or_none()
+            if row is None or not credentials.token_matches(access_token, row.token_hash):
+                raise Unauthenticated(_BAD_DEVICE, reason="BAD_DEVICE_CREDENTIALS")
+            if row.revoked:
+                raise Unauthenticated("this device's access was revoked", reason="DEVICE_REVOKED")
+            row.last_seen_at = now
+            device_id, tenant_id = row.id, tenant.id
+        principal = Principal(
+            kind=PrincipalKind(int(kind)), tenant_id=tenant_id, subject_id=device_id, session_id=new_id()
+        )
+        return await self._open_session(principal), device_id, tenant_id
+
+    async def operator_session(self) -> Tokens:
+        """Mints a platform operator session (local admin CLI only)."""
+        return await self._open_session(
+            Principal(kind=PrincipalKind.OPERATOR, tenant_id="", subject_id="operator", session_id=new_id())
+        )
+
+    async def _open_session(self, principal: Principal) -> Tokens:
+        now = self.rt.clock()
+        secret = secrets.token_urlsafe(32)
+        expire = now + self.rt.settings.refresh_token_ttl
+        async with self.rt.db.session() as session, session.begin():
+            session.add(
+                Session(
+                    id=principal.session_id,
+                    tenant_id=principal.tenant_id or None,
+                    principal_kind=int(principal.kind),
+                    principal_id=principal.subject_id,
+                    refresh_hash=credentials.token_hash(secret),
+                    revoked=False,
+                    expires_at=expire,
+                    created_at=now,
+                )
+            )
+            audit(session, now, principal, "session.open")
+        access, access_expire = self.rt.signer.issue(principal, now)
+        return Tokens(access, access_expire, f"{principal.session_id}.{secret}", expire)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        now = self.rt.clock()
+        session_id, _, secret = refresh_token.partition(".")
+        async with self.rt.db.session() as session, session.begin():
+            row = await session.get(Session, session_id) if session_id else None
+            if row is None or row.revoked or row.expires_at < now:
+                raise Unauthenticated("the session has ended; log in again", reason="SESSION_ENDED")
+            if not credentials.token_matches(secret, row.refresh_hash):
+                # A refresh token used twice means it leaked: end the session for everyone.
+                row.revoked = True
+                raise Unauthenticated("the session has ended; log in again", reason="REFRESH_REUSED")
+            principal = await self._current_principal(session, row)
+            new_secret = secrets.token_urlsafe(32)
+            row.refresh_hash = credentials.token_hash(new_secret)
+            row.expires_at = now + self.rt.settings.refresh_token_ttl
+            expire = row.expires_at
+        if principal is None:
+            async with self.rt.db.session() as session, session.begin():
+                stale = await session.get(Session, session_id)
+                if stale is not None:
+                    stale.revoked = True
+            raise Unauthenticated("the account or device is no longer active", reason="SESSION_ENDED")
+        access, access_expire = self.rt.signer.issue(principal, now)
+        return Tokens(access, access_expire, f"{session_id}.{new_secret}", expire)
+
+    async def _current_principal(self, session: AsyncSession, row: Session) -> Principal | None:
+        """Re-reads rights and state so a refresh reflects changes since login."""
+        kind = PrincipalKind(row.principal_kind)
+        tenant_id = row.tenant_id or ""
+        if kind is PrincipalKind.USER:
+            user = await session.get(User, row.principal_id)
+            if user is None or user.disabled:
+                return None
+            return Principal(kind, tenant_id, user.id, row.id, decode_rights(user.rights), user.login)
+        if kind is PrincipalKind.NODE:
+            node = await session.get(Node, row.principal_id)
+            return None if node is None or node.revoked else Principal(kind, tenant_id, node.id, row.id)
+        if kind is PrincipalKind.OPERATOR:
+            return Principal(kind, "", row.principal_id, row.id)
+        device = await session.get(Device, row.principal_id)
+        return None if device is None or device.revoked else Principal(kind, tenant_id, device.id, row.id)
+
+    async def revoke(self, refresh_token: str) -> None:
+        session_id, _, secret = refresh_token.partition(".")
+        async with self.rt.db.session() as session, session.begin():
+            row = await session.get(Session, session_id) if session_id else None
+            if row is None or not credentials.token_matches(secret, row.refresh_hash):
+                raise Unauthenticated("unknown refresh token", reason="INVALID_TOKEN")
+            row.revoked = True
+            audit(session, self.rt.clock(), None, "session.revoke", tenant_id=row.tenant_id)
+
+    async def check_session(self, principal: Principal) -> None:
+        """Refuses access tokens of revoked or expired sessions (called once per RPC)."""
+        async with self.rt.db.session() as session:
+            row = await session.get(Session, principal.session_id)
+        if row is None or row.revoked or (row.tenant_id or "") != principal.tenant_id:
+            raise Unauthenticated("the session was revoked; log in again", reason="SESSION_REVOKED")

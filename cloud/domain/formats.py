@@ -1,0 +1,352 @@
+"""What a spooled document is and how many pages it has, from its bytes alone."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pypdf import PdfReader
+
+from cloud.domain.enums import DocumentFormat
+
+HEAD_SIZE = 4096
+"""How many leading bytes detect_format looks at, and StreamSniffer keeps."""
+
+_BOM = b"\xef\xbb\xbf"
+# Ctrl-D ends a previous PostScript job; Windows drivers often send one before the next job.
+_PREAMBLE_BYTES = frozenset(b" \t\r\n\x0c\x04")
+_PREAMBLE_MAX = 1024  # Acrobat accepts %PDF- this far in; drivers never pad more
+_UEL = b"\x1b%-12345X"
+_PJL_ENTER = re.compile(rb"@PJL[ \t]+ENTER[ \t]+LANGUAGE[ \t]*=[ \t]*([A-Za-z0-9_-]+)", re.I)
+_PJL_LANGUAGES = {
+    b"PDF": DocumentFormat.PDF,
+    b"POSTSCRIPT": DocumentFormat.POSTSCRIPT,
+    b"XPS": DocumentFormat.XPS,
+}
+# Reset (ESC E) or a parameterised command such as ESC &l1O, ESC *t300R, ESC (s0P, ESC (8U.
+_PCL_ESCAPE = re.compile(rb"\x1b(?:E|[&*()][`-~]?[-+]?[0-9.]+[@-Z`-~])")
+# The binding byte before the name says ASCII or which byte order; all three are PCL XL.
+_PCL_XL = re.compile(rb"['()] HP-PCL XL;")
+_ZIP_LOCAL = b"PK\x03\x04"
+# OPC lets one part be split into pieces named part/[0].piece ... part/[n].last.piece.
+_OPC_PIECE = re.compile(r"/\[\d+\](?:\.last)?\.piece$")
+_XPS_SUFFIXES = (".fdseq", ".fdoc", ".fpage")
+
+# The enum's own MIME types (UNSPECIFIED shares octet-stream with OCTET_STREAM), plus aliases.
+_MIME_FORMATS = {
+    fmt.mime_type.lower(): fmt for fmt in DocumentFormat if fmt is not DocumentFormat.UNSPECIFIED
+} | {
+    "application/vnd.hp-pclxl": DocumentFormat.PCL,
+    "application/vnd.ms-xpsdocument": DocumentFormat.XPS,
+}
+
+
+def format_from_mime(mime: str) -> DocumentFormat | None:
+    """The format a MIME type names, ignoring case and parameters; None for any other type."""
+    return _MIME_FORMATS.get(mime.split(";", 1)[0].strip().lower())
+
+
+def detect_format(head: bytes) -> DocumentFormat:
+    """The format of a document from its first bytes (up to HEAD_SIZE); OCTET_STREAM if unknown."""
+    binary = _binary_format(head)
+    if binary is not None:
+        return binary
+    start = len(_BOM) if head.startswith(_BOM) else 0
+    limit = min(len(head), _PREAMBLE_MAX)
+    while start < limit and head[start] in _PREAMBLE_BYTES:
+        start += 1
+    text = head[start:]
+    if text.startswith((_UEL, b"@PJL")):
+        return _pjl_format(text)
+    return _text_format(text) or DocumentFormat.OCTET_STREAM
+
+
+def _binary_format(data: bytes) -> DocumentFormat | None:
+    if data.startswith(b"RaS2"):
+        return DocumentFormat.PWG_RASTER
+    if data.startswith(b"UNIRAST\x00"):
+        return DocumentFormat.URF
+    if data.startswith(_ZIP_LOCAL):
+        xps = _is_xps(_zip_entry_names(data))
+        return DocumentFormat.XPS if xps else DocumentFormat.OCTET_STREAM
+    return None
+
+
+def _text_format(data: bytes) -> DocumentFormat | None:
+    if data.startswith(b"%PDF-"):
+        return DocumentFormat.PDF
+    if data.startswith(b"%!"):
+        return DocumentFormat.POSTSCRIPT
+    if _PCL_ESCAPE.match(data) or _PCL_XL.match(data):
+        return DocumentFormat.PCL
+    return None
+
+
+def _pjl_format(data: bytes) -> DocumentFormat:
+    """A PJL job declares its language; without ENTER LANGUAGE the printer sniffs the body."""
+    pos = 0
+    while True:
+        while pos < len(data) and data[pos] in b"\r\n\t ":
+            pos += 1
+        if data.startswith(_UEL, pos):
+            pos += len(_UEL)
+        elif data.startswith(b"@PJL", pos):
+            end = data.find(b"\n", pos)
+            line, pos = (data[pos:], len(data)) if end < 0 else (data[pos:end], end + 1)
+            if enter := _PJL_ENTER.match(line):
+                language = enter.group(1).upper()
+                if language.startswith(b"PCL"):  # PCL, PCLXL, PCL5C, PCL3GUI ...
+                    return DocumentFormat.PCL
+                return _PJL_LANGUAGES.get(language, DocumentFormat.OCTET_STREAM)
+        else:
+            return _text_format(data[pos:]) or DocumentFormat.OCTET_STREAM
+
+
+def _zip_entry_names(data: bytes) -> list[str]:
+    """Names of the local file headers found in the leading bytes of a zip."""
+    names: list[str] = []
+    pos = 0
+    while (pos := data.find(_ZIP_LOCAL, pos)) >= 0 and pos + 30 <= len(data):
+        flags, size, name_len, extra_len = struct.unpack_from("<2xH10xI4xHH", data, pos + 4)
+        names.append(data[pos + 30 : pos + 30 + name_len].decode("utf-8", "replace"))
+        if flags & 0x08 or size == 0xFFFFFFFF:
+            # Size is in a trailing descriptor or zip64 extra: search for the next header.
+            pos += 30 + name_len
+        else:
+            pos += 30 + name_len + extra_len + size
+    return names
+
+
+def _opc_part_name(name: str) -> str:
+    return _OPC_PIECE.sub("", name).lower()
+
+
+def _is_xps(names: list[str]) -> bool:
+    """[Content_Types].xml and _rels/.rels are in every OPC file (docx too), so need more."""
+    parts = {_opc_part_name(name) for name in names}
+    if any(part.endswith(_XPS_SUFFIXES) for part in parts):
+        return True
+    opc = "[content_types].xml" in parts or "_rels/.rels" in parts
+    return opc and any(part.startswith("documents/") for part in parts)
+
+
+class StreamSniffer:
+    """Watches a job's bytes go by: keeps the head for detect_format, hashes and counts them."""
+
+    __slots__ = ("_hash", "_head", "_size")
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._head = bytearray()
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self._head) < HEAD_SIZE:
+            self._head += chunk[: HEAD_SIZE - len(self._head)]
+        self._hash.update(chunk)
+        self._size += len(chunk)
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self._head)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def sha256_hex(self) -> str:
+        return self._hash.hexdigest()
+
+
+def count_pages(path: Path, fmt: DocumentFormat) -> int:
+    """Pages in the document at path, or 0 when its format does not tell or it is malformed.
+
+    Blocking: run it in a thread. Reads the file in a streaming way, except that pypdf reads
+    a PDF whose cross-reference table is broken in full to rebuild it. Malformed content never
+    raises; an OSError opening the file does, as a missing spool file is not the document's fault.
+    PCL always counts 0: its page breaks (form feeds, resets, PCL XL EndPage) can only be told
+    from the same bytes inside raster data by a full tokenizer, so a cheap count would be a guess.
+    """
+    counter = _COUNTERS.get(fmt)
+    if counter is None:
+        return 0
+    with path.open("rb") as file:
+        return counter(file)
+
+
+def _count_pdf(file: BinaryIO) -> int:
+    # An open file rather than the path: given a path, pypdf reads the whole file into memory.
+    try:
+        return len(PdfReader(file, strict=False).pages)
+    except Exception:  # pypdf lets KeyError, RecursionError, ... escape on hostile input
+        return 0
+
+
+_BLOCK = 64 * 1024
+_DSC_LINE_MAX = 256  # DSC comment lines are at most 255 bytes; longer lines are data
+_EOL = re.compile(rb"\r\n|\r|\n")
+_DSC_PAGES = re.compile(rb"%%Pages:[ \t]*(\(atend\)|\d+)")
+
+
+def _lines(file: BinaryIO) -> Iterator[bytes]:
+    """Lines ending in CR, LF or CRLF, cut to _DSC_LINE_MAX bytes so binary data stays cheap."""
+    carry = b""
+    while block := file.read(_BLOCK):
+        *lines, carry = _EOL.split(carry + block)
+        carry = carry[:_DSC_LINE_MAX]
+        for line in lines:
+            yield line[:_DSC_LINE_MAX]
+    if carry:
+        yield carry
+
+
+def _count_postscript(file: BinaryIO) -> int:
+    """DSC %%Pages from the header, else from the trailer, else the %%Page: comments counted."""
+    header = _dsc_header_pages(file)
+    if header is not None:
+        return header
+    trailer = _dsc_trailer_pages(file)
+    if trailer is not None:
+        return trailer
+    file.seek(0)
+    depth = pages = 0
+    for line in _lines(file):
+        if line.startswith(b"%%BeginDocument"):
+            depth += 1
+        elif line.startswith(b"%%EndDocument"):
+            depth = max(0, depth - 1)
+        elif depth == 0 and line.startswith(b"%%Page:"):
+            pages += 1
+    return pages
+
+
+def _dsc_header_pages(file: BinaryIO) -> int | None:
+    started = False
+    for skipped, line in enumerate(_lines(file)):
+        if not started:
+            # The header starts at %!, possibly after a PJL envelope or Ctrl-D on earlier lines.
+            started = b"%!" in line
+            if not started and skipped >= 64:
+                return None
+            continue
+        if line.startswith(b"%%EndComments") or not line.startswith(b"%"):
+            return None
+        if match := _DSC_PAGES.match(line):
+            value = match.group(1)
+            return None if value == b"(atend)" else int(value)
+    return None
+
+
+def _dsc_trailer_pages(file: BinaryIO) -> int | None:
+    """%%Pages in the last trailer of the file, which belongs to the outermost document."""
+    start = max(0, file.seek(0, 2) - _BLOCK)
+    file.seek(start)
+    lines = _lines(file)
+    if start:
+        next(lines, None)  # begins mid-line
+    pages: int | None = None
+    in_trailer = False
+    for line in lines:
+        if line.startswith(b"%%Trailer"):
+            in_trailer, pages = True, None
+        elif line.startswith(b"%%EndDocument"):
+            # That trailer closed an embedded document, not ours.
+            in_trailer, pages = False, None
+        elif in_trailer and (match := _DSC_PAGES.match(line)) and match.group(1).isdigit():
+            pages = int(match.group(1))
+    return pages
+
+
+def _count_xps(file: BinaryIO) -> int:
+    """FixedPage parts in the package; zipfile reads only the central directory to list them."""
+    try:
+        with zipfile.ZipFile(file) as package:
+            names = package.namelist()
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError):
+        # What zipfile raises for a corrupt directory: an unknown version, a name that is not
+        # the UTF-8 its flag claims, an offset that makes it seek before the file's start.
+        return 0
+    return len({part for name in names if (part := _opc_part_name(name)).endswith(".fpage")})
+
+
+def _count_urf(file: BinaryIO) -> int:
+    """The page count in the file header: UNIRAST\\0, then a big-endian uint32."""
+    header = file.read(12)
+    if len(header) < 12 or not header.startswith(b"UNIRAST\x00"):
+        return 0
+    return int.from_bytes(header[8:12], "big")
+
+
+_PWG_HEADER_SIZE = 1796
+
+
+def _count_pwg_raster(file: BinaryIO) -> int:
+    """Pages found by walking each page's compressed lines to the next header, as CUPS reads.
+
+    Any inconsistency (a header that does not add up, a page cut short) gives 0, not a guess.
+    The walk costs time in proportion to the file: a few MB/s when every run is one pixel.
+    """
+    if file.read(4) != b"RaS2":
+        return 0
+    pages = 0
+    while header := file.read(_PWG_HEADER_SIZE):
+        if len(header) < _PWG_HEADER_SIZE:
+            return 0
+        width, height, _, bits_per_color, bits_per_pixel, bytes_per_line, color_order = (
+            struct.unpack_from(">7I", header, 372)
+        )
+        pixel_size = (bits_per_pixel + 7) // 8
+        valid = (
+            0 < bits_per_pixel <= 240
+            and 0 < bits_per_color <= 16
+            and color_order == 0  # PWG raster is always chunked
+            and height > 0
+            and bytes_per_line == (width * bits_per_pixel + 7) // 8 > 0
+            and bytes_per_line % pixel_size == 0
+        )
+        if not valid or not _skip_pwg_lines(file, height, bytes_per_line, pixel_size):
+            return 0
+        pages += 1
+    return pages
+
+
+def _skip_pwg_lines(file: BinaryIO, height: int, line_size: int, pixel_size: int) -> bool:
+    """Skips one page of lines; a line is a repeat count, then PackBits-like pixel runs.
+
+    Reads a byte at a time: the file object's own buffer makes that cheap enough.
+    """
+    lines = 0
+    while lines < height:
+        if not (repeat := file.read(1)):
+            return False
+        lines += repeat[0] + 1
+        left = line_size
+        while left > 0:
+            if not (control := file.read(1)):
+                return False
+            if control[0] == 128:  # rest of the line is blank
+                left = 0
+                continue
+            if control[0] > 128:  # literal pixels; like CUPS, a run stops at the line's end
+                run = skip = min((257 - control[0]) * pixel_size, left)
+            else:  # one pixel repeated
+                run, skip = min((control[0] + 1) * pixel_size, left), pixel_size
+            if len(file.read(skip)) < skip:
+                return False
+            left -= run
+    return True
+
+
+_COUNTERS: dict[DocumentFormat, Callable[[BinaryIO], int]] = {
+    DocumentFormat.PDF: _count_pdf,
+    DocumentFormat.POSTSCRIPT: _count_postscript,
+    DocumentFormat.XPS: _count_xps,
+    DocumentFormat.URF: _count_urf,
+    DocumentFormat.PWG_RASTER: _count_pwg_raster,
+}

@@ -1,0 +1,460 @@
+"""The virtual spooler: ingest (streamed, hashed, counted), hold, release, cancel, expire."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.blobs import BlobNotFound, SignedUrl
+from cloud.db.models import Device, Job, Printer, Tenant, Upload, User
+from cloud.domain.devices import Devices, decode_formats
+from cloud.domain.directory import decode_rights
+from cloud.domain.enums import AccessRight, DocumentFormat, JobState, PrincipalKind, QueueModel
+from cloud.domain.formats import StreamSniffer, count_pages, detect_format
+from cloud.domain.jobs import JobInfo, JobSubmission, finish, held_message, job_query, load_job, may_see
+from cloud.domain.principal import Principal
+from cloud.domain.runtime import Runtime, audit, new_id, next_page_token, page_window
+from cloud.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    TooLarge,
+)
+
+_WRITE_BATCH = 1 << 20
+_UNKNOWN = (DocumentFormat.UNSPECIFIED, DocumentFormat.OCTET_STREAM)
+
+
+class Spool:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.devices = Devices(rt)
+
+    # Ingest -------------------------------------------------------------------------------
+
+    async def submit(
+        self, principal: Principal, header: JobSubmission, chunks: AsyncIterator[bytes]
+    ) -> JobInfo:
+        """Streams a document into a held (or, on a direct queue, released) job.
+
+        Nothing is left behind unless the whole stream arrived and the job row committed.
+        """
+        header = header.checked()
+        tenant_id = principal.require_tenant()
+        async with self.rt.db.session() as session:
+            owner = await self._owner(session, principal, header.owner_login)
+            printer = await self.devices.printer_by_ref(session, tenant_id, header.printer)
+            if header.request_id:
+                existing = await self._by_request(session, tenant_id, owner.id, header.request_id)
+                if existing is not None:
+                    return existing
+        limit = self.rt.settings.max_job_bytes
+        if header.size_hint > limit:
+            raise TooLarge(f"the document is {header.size_hint} bytes; the limit is {limit}", reason="JOB_TOO_LARGE")
+        self._check_format(printer, header.format)
+        return await self._ingest(principal, header, owner, printer, chunks)
+
+    async def _ingest(
+        self, principal: Principal, header: JobSubmission, owner: User, printer: Printer, chunks: AsyncIterator[bytes]
+    ) -> JobInfo:
+        staging = self.rt.blobs.staging_dir
+        await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+        part = staging / f"{new_id()}.part"
+        blob_key = ""
+        try:
+            sniffer = await self._receive(part, chunks)
+            if sniffer.size == 0:
+                raise InvalidArgument("the document is empty", reason="EMPTY_DOCUMENT")
+            fmt = header.format if header.format not in _UNKNOWN else detect_format(sniffer.head)
+            self._check_format(printer, fmt)
+            pages = await asyncio.to_thread(count_pages, part, fmt)
+            job_id = new_id()
+            blob_key = f"{owner.tenant_id}/jobs/{job_id}"
+            await self.rt.blobs.put_file(blob_key, part)
+            return await self._record(principal, header, owner, printer, job_id, blob_key, fmt, pages, sniffer)
+        except BaseException:
+            # Broken stream, limit, cancellation or a failed commit: leave no blob behind.
+            if blob_key:
+                await asyncio.shield(self.rt.blobs.delete(blob_key))
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(part.unlink)
+
+    async def _receive(self, part: Path, chunks: AsyncIterator[bytes]) -> StreamSniffer:
+        sniffer = StreamSniffer()
+        limit = self.rt.settings.max_job_bytes
+        fh: IO[bytes] = await asyncio.to_thread(part.open, "xb")
+        try:
+            pending = bytearray()
+            async for chunk in chunks:
+                sniffer.feed(chunk)
+                if sniffer.size > limit:
+                    raise TooLarge(f"the document is over the limit of {limit} bytes", reason="JOB_TOO_LARGE")
+                pending += chunk
+                if len(pending) >= _WRITE_BATCH:
+                    await asyncio.to_thread(fh.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await asyncio.to_thread(fh.write, bytes(pending))
+        finally:
+            await asyncio.to_thread(fh.close)
+        return sniffer
+
+    async def _record(
+        self,
+        principal: Principal,
+        header: JobSubmission,
+        owner: User,
+        printer: Printer,
+        job_id: str,
+        blob_key: str,
+        fmt: DocumentFormat,
+        pages: int,
+        sniffer: StreamSniffer,
+    ) -> JobInfo:
+        now = self.rt.clock()
+        try:
+            async with self.rt.db.session() as session, session.begin():
+                tenant = await session.get(Tenant, owner.tenant_id)
+                assert tenant is not None
+                retention = timedelta(seconds=tenant.job_retention_seconds)
+                number = (
+                    await session.execute(
+                        update(Tenant)
+                        .where(Tenant.id == tenant.id)
+                        .values(job_counter=Tenant.job_counter + 1)
+                        .returning(Tenant.job_counter)
+                    )
+                ).scalar_one()
+                direct = printer.model == int(QueueModel.DIRECT)
+                job = Job(
+                    id=job_id,
+                    tenant_id=tenant.id,
+                    number=number % 2_000_000_000 or 1,
+                    printer_id=printer.id,
+                    owner_user_id=owner.id,
+                    title=header.title or "Untitled",
+                    format=int(fmt),
+                    options=header.options.to_json(),
+                    state=int(JobState.RELEASED if direct else JobState.HELD),
+                    state_message="Sent to the printer" if direct else held_message(retention),
+                    size_bytes=sniffer.size,
+                    page_count=pages,
+                    sha256=sniffer.sha256_hex,
+                    origin=header.origin,
+                    request_id=header.request_id or None,
+                    blob_key=blob_key,
+                    release_printer_id=printer.id if direct else None,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now + retention,
+                    completed_at=None,
+                )
+                session.add(job)
+                audit(session, now, principal, "job.submit", job_id, f"{sniffer.size} bytes")
+        except IntegrityError:
+            # The same request_id won a race: answer with that job, drop this copy.
+            await self.rt.blobs.delete(blob_key)
+            async with self.rt.db.session() as session:
+                existing = await self._by_request(session, owner.tenant_id, owner.id, header.request_id)
+            if existing is None:
+                raise
+            return existing
+        return JobInfo(job, printer.name, owner.login)
+
+    async def _owner(self, session: AsyncSession, principal: Principal, owner_login: str) -> User:
+        tenant_id = principal.require_tenant()
+        acting_for_other = bool(owner_login) and owner_login.casefold() != principal.login.casefold()
+        if principal.is_user and not acting_for_other:
+            user = await session.get(User, principal.subject_id)
+        elif principal.kind is PrincipalKind.NODE or principal.is_admin:
+            if not owner_login:
+                raise InvalidArgument("owner_login is required when a node submits a job")
+            user = (
+                await session.execute(
+                    select(User).where(User.tenant_id == tenant_id, User.login_key == owner_login.casefold())
+                )
+            ).scalar_one_or_none()
+            if user is None:
+                raise NotFound(f"no user with login {owner_login}", reason="UNKNOWN_USER")
+        else:
+            raise PermissionDenied("only users, nodes and admins submit jobs")
+        if user is None or user.tenant_id != tenant_id:
+            raise NotFound("user not found")
+        if user.disabled:
+            raise PermissionDenied(f"the account {user.login} is disabled", reason="USER_DISABLED")
+        if AccessRight.PRINT not in decode_rights(user.rights):
+            raise PermissionDenied(f"{user.login} may not print", reason="NO_PRINT_RIGHT")
+        return user
+
+    def _check_format(self, printer: Printer, fmt: DocumentFormat) -> None:
+        allowed = decode_formats(printer.formats)
+        if allowed and fmt not in _UNKNOWN and fmt not in allowed:
+            raise InvalidArgument(
+                f"queue {printer.name} does not take {fmt.mime_type}", reason="DOCUMENT_FORMAT_NOT_SUPPORTED"
+            )
+
+    async def _by_request(self, session: AsyncSession, tenant_id: str, owner_id: str, request_id: str) -> JobInfo | None:
+        row = (
+            await session.execute(
+                job_query().where(Job.tenant_id == tenant_id, Job.owner_user_id == owner_id, Job.request_id == request_id)
+            )
+        ).first()
+        return JobInfo(*row) if row else None
+
+    # Uploads straight to storage ------------------------------------------------------------
+
+    async def create_upload(self, principal: Principal, header: JobSubmission) -> tuple[str, SignedUrl]:
+        header = header.checked()
+        limit = self.rt.settings.max_job_bytes
+        if header.size_hint > limit:
+            raise TooLarge(f"the document is {header.size_hint} bytes; the limit is {limit}", reason="JOB_TOO_LARGE")
+        now = self.rt.clock()
+        upload_id = new_id()
+        async with self.rt.db.session() as session, session.begin():
+            owner = await self._owner(session, principal, header.owner_login)
+            printer = await self.devices.printer_by_ref(session, owner.tenant_id, header.printer)
+            self._check_format(printer, header.format)
+            key = f"{owner.tenant_id}/uploads/{upload_id}"
+            ttl = self.rt.settings.upload_url_ttl
+            session.add(
+                Upload(
+                    id=upload_id,
+                    tenant_id=owner.tenant_id,
+                    owner_user_id=owner.id,
+                    printer_id=printer.id,
+                    header=header.to_json(),
+                    blob_key=key,
+                    max_bytes=limit,
+                    job_id=None,
+                    expires_at=now + ttl,
+                    created_at=now,
+                )
+            )
+            url = await self.rt.blobs.upload_url(key, ttl, limit)
+        return upload_id, url
+
+    async def commit_upload(self, principal: Principal, upload_id: str) -> JobInfo:
+        tenant_id = principal.require_tenant()
+        async with self.rt.db.session() as session:
+            upload = (
+                await session.execute(select(Upload).where(Upload.tenant_id == tenant_id, Upload.id == upload_id))
+            ).scalar_one_or_none()
+            if upload is None or (principal.is_user and upload.owner_user_id != principal.subject_id):
+                raise NotFound(f"upload {upload_id} not found", reason="UNKNOWN_UPLOAD")
+            if upload.job_id:
+                return await load_job(session, principal, upload.job_id)
+            owner = await session.get(User, upload.owner_user_id)
+            printer = await session.get(Printer, upload.printer_id)
+        assert owner is not None and printer is not None
+        try:
+            size = await self.rt.blobs.size(upload.blob_key)
+        except BlobNotFound as exc:
+            raise FailedPrecondition("nothing was uploaded to this upload's URL", reason="UPLOAD_MISSING") from exc
+        if size > upload.max_bytes:
+            await self.rt.blobs.delete(upload.blob_key)
+            raise TooLarge(f"the upload is over the limit of {upload.max_bytes} bytes", reason="JOB_TOO_LARGE")
+        header = JobSubmission.from_json(upload.header)
+        info = await self._ingest(principal, header, owner, printer, self.rt.blobs.read(upload.blob_key))
+        async with self.rt.db.session() as session, session.begin():
+            await session.execute(update(Upload).where(Upload.id == upload.id).values(job_id=info.job.id))
+        await self.rt.blobs.delete(upload.blob_key)
+        return info
+
+    # Reading ------------------------------------------------------------------------------
+
+    async def get(self, principal: Principal, job_id: str) -> JobInfo:
+        async with self.rt.db.session() as session:
+            return await load_job(session, principal, job_id)
+
+    async def list(
+        self,
+        principal: Principal,
+        page_size: int,
+        page_token: str,
+        states: frozenset[JobState] = frozenset(),
+        all_users: bool = False,
+        owner_login: str = "",
+        printer_id: str = "",
+    ) -> tuple[list[JobInfo], str]:
+        tenant_id = principal.require_tenant()
+        offset, limit = page_window(page_size, page_token)
+        query = job_query().where(Job.tenant_id == tenant_id)
+        if principal.is_user and not (principal.is_admin and (all_users or owner_login)):
+            query = query.where(Job.owner_user_id == principal.subject_id)
+        elif principal.kind is PrincipalKind.SYNC_AGENT:
+            raise PermissionDenied("sync agents do not see jobs")
+        if owner_login and not (principal.is_user and not principal.is_admin):
+            query = query.where(User.login_key == owner_login.casefold())
+        if states:
+            query = query.where(Job.state.in_([int(s) for s in states]))
+        if printer_id:
+            query = query.where(Job.printer_id == printer_id)
+        async with self.rt.db.session() as session:
+            rows = (await session.execute(query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit))).all()
+        jobs = [JobInfo(*row) for row in rows]
+        return jobs, next_page_token(offset, limit, len(jobs))
+
+    async def download(self, principal: Principal, job_id: str, offset: int = 0) -> tuple[JobInfo, AsyncIterator[bytes]]:
+        if offset < 0:
+            raise InvalidArgument("offset must not be negative")
+        info = await self.get(principal, job_id)
+        if not info.job.blob_key:
+            raise FailedPrecondition(
+                f"the data of job {job_id} is gone ({JobState(info.job.state).name.lower()})", reason="JOB_DATA_GONE"
+            )
+        if offset > info.job.size_bytes:
+            raise InvalidArgument(f"offset {offset} is past the end of the job ({info.job.size_bytes} bytes)")
+        return info, self.rt.blobs.read(info.job.blob_key, offset)
+
+    async def download_url(self, principal: Principal, job_id: str) -> SignedUrl:
+        info, _ = await self.download(principal, job_id)
+        assert info.job.blob_key
+        return await self.rt.blobs.download_url(info.job.blob_key, self.rt.settings.download_url_ttl)
+
+    # State changes ------------------------------------------------------------------------
+
+    async def release(
+        self, principal: Principal, job_ids: list[str], all_held: bool, printer_ref: str, owner_login: str
+    ) -> list[JobInfo]:
+        tenant_id = principal.require_tenant()
+        if not job_ids and not all_held:
+            raise InvalidArgument("name the jobs to release or ask for all held jobs")
+        now = self.rt.clock()
+        async with self.rt.db.session() as session, session.begin():
+            if principal.is_user:
+                owner = await self._owner(session, principal, "")
+            elif principal.kind in (PrincipalKind.MFP, PrincipalKind.NODE):
+                if not owner_login:
+                    raise InvalidArgument("owner_login is required when a device releases jobs")
+                owner = await self._owner(session, _as_node(principal), owner_login)
+            else:
+                raise PermissionDenied("only users, devices and nodes release jobs")
+            if not printer_ref and principal.kind is PrincipalKind.MFP:
+                device = await session.get(Device, principal.subject_id)
+                printer_ref = device.printer_id or "" if device else ""
+            if not printer_ref:
+                raise InvalidArgument("name the printer to release to", reason="NO_PRINTER")
+            target = await self.devices.printer_by_ref(session, tenant_id, printer_ref)
+            query = job_query().where(Job.tenant_id == tenant_id, Job.owner_user_id == owner.id)
+            if job_ids:
+                query = query.where(Job.id.in_(job_ids))
+            else:
+                query = query.where(Job.state == int(JobState.HELD))
+            rows = [JobInfo(*r) for r in (await session.execute(query.order_by(Job.created_at))).all()]
+            missing = set(job_ids) - {r.job.id for r in rows}
+            if missing:
+                raise NotFound(f"job {sorted(missing)[0]} not found", reason="UNKNOWN_JOB")
+            for info in rows:
+                if info.job.state != int(JobState.HELD):
+                    raise FailedPrecondition(
+                        f"job {info.job.number} is {JobState(info.job.state).name.lower()}, not held",
+                        reason="JOB_NOT_HELD",
+                    )
+                info.job.state = int(JobState.RELEASED)
+                info.job.state_message = f"Released to {target.display_name or target.name}"
+                info.job.release_printer_id = target.id
+                info.job.updated_at = now
+                audit(session, now, principal, "job.release", info.job.id, target.name)
+        return rows
+
+    async def cancel(self, principal: Principal, job_id: str) -> JobInfo:
+        now = self.rt.clock()
+        async with self.rt.db.session() as session, session.begin():
+            info = await load_job(session, principal, job_id)
+            job = info.job
+            if JobState(job.state).is_final:
+                raise FailedPrecondition(
+                    f"job {job.number} is already {JobState(job.state).name.lower()}", reason="JOB_FINAL"
+                )
+            if principal.is_user and not principal.is_admin and job.owner_user_id != principal.subject_id:
+                raise NotFound(f"job {job_id} not found")
+            who = principal.login or PrincipalKind(principal.kind).name.lower()
+            finish(job, JobState.CANCELED, f"Canceled by {who}", now, timedelta(0))
+            audit(session, now, principal, "job.cancel", job.id)
+            key, job.blob_key = job.blob_key, None
+        if key:
+            await self.rt.blobs.delete(key)
+        return info
+
+    async def update_status(self, principal: Principal, job_id: str, state: JobState, message: str) -> JobInfo:
+        if not (principal.kind in (PrincipalKind.NODE, PrincipalKind.MFP) or principal.is_admin):
+            raise PermissionDenied("only the node or device that delivers a job reports its status")
+        allowed = {
+            JobState.RELEASED: {JobState.PRINTING, JobState.COMPLETED, JobState.FAILED},
+            JobState.PRINTING: {JobState.PRINTING, JobState.COMPLETED, JobState.FAILED},
+        }
+        now = self.rt.clock()
+        async with self.rt.db.session() as session, session.begin():
+            info = await load_job(session, principal, job_id)
+            job = info.job
+            current = JobState(job.state)
+            if state not in allowed.get(current, set()):
+                raise FailedPrecondition(
+                    f"job {job.number} is {current.name.lower()}; it cannot become {state.name.lower()}",
+                    reason="BAD_TRANSITION",
+                )
+            if state.is_final:
+                tenant = await session.get(Tenant, job.tenant_id)
+                assert tenant is not None
+                text = message or ("Printed" if state is JobState.COMPLETED else "Delivery failed")
+                finish(job, state, text, now, timedelta(seconds=tenant.job_retention_seconds))
+            else:
+                job.state, job.state_message, job.updated_at = int(state), message or "Printing", now
+            audit(session, now, principal, "job.status", job.id, state.name)
+        return info
+
+    async def sweep(self, batch: int = 500) -> int:
+        """Expires held jobs past retention and purges data of old final jobs; returns the count."""
+        now = self.rt.clock()
+        async with self.rt.db.session() as session, session.begin():
+            jobs = list(
+                (
+                    await session.execute(
+                        select(Job)
+                        .where(
+                            Job.expires_at < now,
+                            Job.blob_key.is_not(None),
+                            # Released jobs wait for delivery however long it takes.
+                            Job.state.not_in([int(JobState.RELEASED), int(JobState.PRINTING)]),
+                        )
+                        .limit(batch)
+                    )
+                ).scalars()
+            )
+            uploads = list(
+                (
+                    await session.execute(
+                        select(Upload).where(Upload.expires_at < now, Upload.job_id.is_(None)).limit(batch)
+                    )
+                ).scalars()
+            )
+            keys = [j.blob_key for j in jobs if j.blob_key] + [u.blob_key for u in uploads]
+            for job in jobs:
+                if job.state == int(JobState.HELD):
+                    finish(job, JobState.EXPIRED, "Not released in time; the document was deleted", now, timedelta(0))
+                    audit(session, now, None, "job.expire", job.id, tenant_id=job.tenant_id)
+                job.blob_key = None
+            for upload in uploads:
+                await session.delete(upload)
+        for key in keys:
+            await self.rt.blobs.delete(key)
+        return len(keys)
+
+
+def _as_node(principal: Principal) -> Principal:
+    """Devices act for the user standing at them, like a node does."""
+    return Principal(PrincipalKind.NODE, principal.tenant_id, principal.subject_id, principal.session_id)
+
+
+__all__ = ["JobInfo", "JobSubmission", "Spool", "may_see"]

@@ -1,0 +1,61 @@
+"""The cloud's exception tree: every domain error carries a code that transports map once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    ABORTED = "ABORTED"
+    INTERNAL = "INTERNAL"
+
+
+class CloudError(Exception):
+    """Root of every error the cloud reports to a caller."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        # UPPER_SNAKE machine-readable reason (AIP-193 ErrorInfo.reason).
+        self.reason = reason or self.code.value
+
+
+class InvalidArgument(CloudError):
+    code = ErrorCode.INVALID_ARGUMENT
+
+
+class NotFound(CloudError):
+    code = ErrorCode.NOT_FOUND
+
+
+class AlreadyExists(CloudError):
+    code = ErrorCode.ALREADY_EXISTS
+
+
+class PermissionDenied(CloudError):
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class Unauthenticated(CloudError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class FailedPrecondition(CloudError):
+    code = ErrorCode.FAILED_PRECONDITION
+
+
+class TooLarge(CloudError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class Aborted(CloudError):
+    code = ErrorCode.ABORTED

@@ -1,0 +1,164 @@
+"""Assembles the cloud: runtime from config, the TLS gRPC server, the retention sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from cloud.api.auth_servicer import AuthServicer
+from cloud.api.device_servicer import DeviceServicer
+from cloud.api.directory_servicer import DirectoryServicer
+from cloud.api.interceptor import AuthInterceptor
+from cloud.api.spool_servicer import SpoolServicer
+from cloud.api.tenant_servicer import TenantServicer
+from cloud.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from cloud.config import CloudConfig
+from cloud.db.engine import Database
+from cloud.db.migrate import upgrade_async
+from cloud.domain.auth import Auth
+from cloud.domain.devices import Devices
+from cloud.domain.directory import Directory
+from cloud.domain.runtime import Runtime, Settings
+from cloud.domain.spool import Spool
+from cloud.domain.tenants import Tenants
+from cloud.domain.tokens import TokenSigner
+from cloud.security.tls import TlsFiles, ensure_dev_pki
+from printfabric.v1 import (
+    accounting_pb2_grpc,
+    auth_pb2_grpc,
+    device_pb2_grpc,
+    directory_pb2_grpc,
+    node_link_pb2_grpc,
+    scan_pb2_grpc,
+    spool_pb2_grpc,
+    tenant_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+# Chunks are at most 1 MiB; leave room for the envelope and a header.
+MAX_MESSAGE_BYTES = 8 << 20
+
+
+def load_secret(path: Path) -> bytes:
+    """The token signing key, created with mode 0600 on first run."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+    key = path.read_bytes()
+    if len(key) < 32:
+        raise SystemExit(f"{path} holds a key shorter than 32 bytes")
+    return key
+
+
+def blob_store(config: CloudConfig, url_key: bytes) -> BlobStore:
+    if config.s3 is not None:
+        return S3BlobStore(
+            bucket=config.s3.bucket,
+            staging_dir=config.state_dir / "staging",
+            endpoint_url=config.s3.endpoint_url,
+            region=config.s3.region,
+            access_key=config.s3.access_key,
+            secret_key=config.s3.secret_key,
+            create_bucket=True,
+        )
+    return LocalBlobStore(config.blob_dir, config.public_url, url_key)
+
+
+async def build_runtime(config: CloudConfig) -> Runtime:
+    """Migrates the database and opens everything the domain needs."""
+    config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    await upgrade_async(config.database_url)
+    key = load_secret(config.secret_file)
+    return Runtime(
+        db=Database(config.database_url),
+        blobs=blob_store(config, key),
+        signer=TokenSigner(key=key, access_ttl=config.access_token_ttl),
+        settings=Settings(
+            max_job_bytes=config.max_job_bytes,
+            refresh_token_ttl=config.refresh_token_ttl,
+            default_job_retention=config.default_job_retention,
+            public_url=config.public_url,
+        ),
+    )
+
+
+def tls_files(config: CloudConfig) -> TlsFiles:
+    if config.tls_cert and config.tls_key:
+        return TlsFiles(ca_cert=config.tls_cert, cert=config.tls_cert, key=config.tls_key)
+    return ensure_dev_pki(config.tls_dir, config.tls_hostnames)
+
+
+def grpc_server(rt: Runtime) -> grpc.aio.Server:
+    auth = Auth(rt)
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(rt.signer, auth)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(auth), server)
+    tenant_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(Tenants(rt)), server)
+    directory_pb2_grpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(Directory(rt)), server)
+    device_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(Devices(rt)), server)
+    spool_pb2_grpc.add_SpoolServiceServicer_to_server(SpoolServicer(Spool(rt)), server)
+    # Their issues fill these in; until then the generated bases answer UNIMPLEMENTED.
+    accounting_pb2_grpc.add_AccountingServiceServicer_to_server(accounting_pb2_grpc.AccountingServiceServicer(), server)
+    scan_pb2_grpc.add_ScanServiceServicer_to_server(scan_pb2_grpc.ScanServiceServicer(), server)
+    node_link_pb2_grpc.add_NodeLinkServiceServicer_to_server(node_link_pb2_grpc.NodeLinkServiceServicer(), server)
+    return server
+
+
+@dataclass
+class RunningCloud:
+    runtime: Runtime
+    server: grpc.aio.Server
+    port: int
+    tls: TlsFiles
+
+
+async def _sweep_forever(rt: Runtime, every: float) -> None:
+    spool = Spool(rt)
+    while True:
+        try:
+            purged = await spool.sweep()
+            if purged:
+                log.info("retention sweep purged %d blobs", purged)
+        except Exception:
+            log.exception("retention sweep failed; retrying")
+        await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
+    """Starts the cloud on config.listen (port 0: any free port) and stops it gracefully."""
+    rt = await build_runtime(config)
+    tls = tls_files(config)
+    _, cert, key = tls.read()
+    server = grpc_server(rt)
+    port = server.add_secure_port(config.listen, grpc.ssl_server_credentials([(key, cert)]))
+    if port == 0:
+        raise SystemExit(f"cannot listen on {config.listen}")
+    await server.start()
+    sweeper = asyncio.create_task(_sweep_forever(rt, config.sweep_interval.total_seconds()))
+    try:
+        yield RunningCloud(rt, server, port, tls)
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await server.stop(grace=5)
+        await rt.blobs.close()
+        await rt.db.close()

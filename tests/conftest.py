@@ -1,0 +1,41 @@
+"""Shared fixtures: a real cloud on TLS over SQLite and over a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fabric import CloudHarness, cloud_harness
+from tests.support.postgres import postgres_server
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL database for the session; tenants keep tests apart."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def cloud(tmp_path: Path, database_url: str) -> AsyncIterator[CloudHarness]:
+    async with cloud_harness(tmp_path / "home", database_url) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def sqlite_cloud(tmp_path: Path) -> AsyncIterator[CloudHarness]:
+    """For tests about the transport or the process rather than the database."""
+    async with cloud_harness(tmp_path / "home") as harness:
+        yield harness
