@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 
-def _duration(value: str) -> timedelta:
+def parse_duration(value: str) -> timedelta:
     """Parses '90s', '15m', '12h', '7d' or plain seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     value = value.strip()
@@ -97,10 +97,10 @@ class CloudConfig:
             max_job_bytes=_size(env["PF_MAX_JOB_BYTES"])
             if env.get("PF_MAX_JOB_BYTES")
             else defaults.max_job_bytes,
-            access_token_ttl=_duration(env.get("PF_ACCESS_TOKEN_TTL", "15m")),
-            refresh_token_ttl=_duration(env.get("PF_REFRESH_TOKEN_TTL", "30d")),
-            default_job_retention=_duration(env.get("PF_JOB_RETENTION", "24h")),
-            sweep_interval=_duration(env.get("PF_SWEEP_INTERVAL", "60s")),
+            access_token_ttl=parse_duration(env.get("PF_ACCESS_TOKEN_TTL", "15m")),
+            refresh_token_ttl=parse_duration(env.get("PF_REFRESH_TOKEN_TTL", "30d")),
+            default_job_retention=parse_duration(env.get("PF_JOB_RETENTION", "24h")),
+            sweep_interval=parse_duration(env.get("PF_SWEEP_INTERVAL", "60s")),
             tls_hostnames=tuple(h for h in hostnames if h),
             tls_cert=Path(env["PF_TLS_CERT"]) if env.get("PF_TLS_CERT") else None,
             tls_key=Path(env["PF_TLS_KEY"]) if env.get("PF_TLS_KEY") else None,

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Card, Device, Node, Session, Tenant, User
@@ -166,27 +166,31 @@ class Auth:
     async def refresh(self, refresh_token: str) -> Tokens:
         now = self.rt.clock()
         session_id, _, secret = refresh_token.partition(".")
+        principal: Principal | None = None
+        new_secret = secrets.token_urlsafe(32)
         async with self.rt.db.session() as session, session.begin():
             row = await session.get(Session, session_id) if session_id else None
             if row is None or row.revoked or row.expires_at < now:
                 raise Unauthenticated("the session has ended; log in again", reason="SESSION_ENDED")
-            if not credentials.token_matches(secret, row.refresh_hash):
-                # A refresh token used twice means it leaked: end the session for everyone.
-                row.revoked = True
-                raise Unauthenticated("the session has ended; log in again", reason="REFRESH_REUSED")
-            principal = await self._current_principal(session, row)
-            new_secret = secrets.token_urlsafe(32)
-            row.refresh_hash = credentials.token_hash(new_secret)
-            row.expires_at = now + self.rt.settings.refresh_token_ttl
+            reused = not credentials.token_matches(secret, row.refresh_hash)
+            if not reused:
+                principal = await self._current_principal(session, row)
+                row.refresh_hash = credentials.token_hash(new_secret)
+                row.expires_at = now + self.rt.settings.refresh_token_ttl
             expire = row.expires_at
         if principal is None:
-            async with self.rt.db.session() as session, session.begin():
-                stale = await session.get(Session, session_id)
-                if stale is not None:
-                    stale.revoked = True
+            # A refresh token used twice means it leaked, and a disabled account or revoked
+            # device must not come back: either way the session ends for everyone holding it.
+            await self._end_session(session_id)
+            if reused:
+                raise Unauthenticated("the session has ended; log in again", reason="REFRESH_REUSED")
             raise Unauthenticated("the account or device is no longer active", reason="SESSION_ENDED")
         access, access_expire = self.rt.signer.issue(principal, now)
         return Tokens(access, access_expire, f"{session_id}.{new_secret}", expire)
+
+    async def _end_session(self, session_id: str) -> None:
+        async with self.rt.db.session() as session, session.begin():
+            await session.execute(update(Session).where(Session.id == session_id).values(revoked=True))
 
     async def _current_principal(self, session: AsyncSession, row: Session) -> Principal | None:
         """Re-reads rights and state so a refresh reflects changes since login."""

@@ -1,0 +1,1 @@
+"""Test helpers that start real servers on ephemeral ports and stop them afterwards."""
