@@ -177,15 +177,12 @@ class Directory:
             users = list(
                 (await session.execute(query.order_by(User.login_key).offset(offset).limit(limit))).scalars()
             )
-            counts = dict(
-                (
-                    await session.execute(
-                        select(Card.user_id, func.count())
-                        .where(Card.tenant_id == tenant_id, Card.user_id.in_([u.id for u in users]))
-                        .group_by(Card.user_id)
-                    )
-                ).tuples()
+            result = await session.execute(
+                select(Card.user_id, func.count())
+                .where(Card.tenant_id == tenant_id, Card.user_id.in_([u.id for u in users]))
+                .group_by(Card.user_id)
             )
+            counts = {user_id: int(n) for user_id, n in result.tuples()}
         return [(u, counts.get(u.id, 0)) for u in users], next_page_token(offset, limit, len(users))
 
     async def update(self, principal: Principal, user_id: str, change: UserFields) -> tuple[User, int]:

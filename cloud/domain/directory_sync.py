@@ -84,9 +84,8 @@ async def sync_users(
             for u in (await session.execute(select(User).where(User.tenant_id == tenant_id))).scalars()
         }
         pins = {u.pin_hash: u.id for u in users.values() if u.pin_hash}
-        cards: dict[str, str] = dict(
-            (await session.execute(select(Card.card_hash, Card.user_id).where(Card.tenant_id == tenant_id))).tuples()
-        )
+        card_rows = await session.execute(select(Card.card_hash, Card.user_id).where(Card.tenant_id == tenant_id))
+        cards = {digest: user_id for digest, user_id in card_rows.tuples()}
         seen: set[str] = set()
         revision = tenant.directory_revision
 

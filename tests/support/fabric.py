@@ -50,7 +50,7 @@ class Stubs:
 
 
 @dataclass
-class TestTenant:
+class TenantHandle:
     tenant_id: str
     company_code: str
     admin: Stubs
@@ -92,7 +92,7 @@ class CloudHarness:
         )
         return await self.stubs(resp.tokens.access_token)
 
-    async def make_tenant(self, code: str, model: QueueModel = QueueModel.SECURE) -> TestTenant:
+    async def make_tenant(self, code: str, model: QueueModel = QueueModel.SECURE) -> TenantHandle:
         # Tests share one PostgreSQL database; a suffix keeps their tenants apart.
         code = f"{code}-{secrets.token_hex(3).upper()}"
         tenant = await Tenants(self.rt).create(None, code, f"{code} Inc.")
@@ -103,9 +103,9 @@ class CloudHarness:
         )
         await Devices(self.rt).create_printer(None, tenant.id, PrinterFields(name="secure", model=model))
         admin = await self.login(code, "admin", "admin-pass")
-        return TestTenant(tenant.id, code, admin, "admin", "admin-pass", "secure")
+        return TenantHandle(tenant.id, code, admin, "admin", "admin-pass", "secure")
 
-    async def add_user(self, t: TestTenant, login: str, password: str = "secret-pw", **kw: object) -> Stubs:
+    async def add_user(self, t: TenantHandle, login: str, password: str = "secret-pw", **kw: object) -> Stubs:
         rights = kw.pop("rights", None)
         await Directory(self.rt).create(
             None,

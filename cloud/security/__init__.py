@@ -1,0 +1,1 @@
+"""Transport security for PrintFabric: the development PKI and TLS contexts."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the real cloud process: `make bench` (python -m tests.bench) runs them all."""
