@@ -30,7 +30,7 @@ $(PEERS_STAMP):
 	else echo "not root: install the Debian packages $(PEER_PACKAGES) yourself"; fi
 	touch $@
 
-test: $(STAMP) peers
+test: $(STAMP) peers $(BUF)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 proto: $(STAMP)
