@@ -4,7 +4,10 @@ import sys
 
 
 def main() -> int:
-    print("printfabric: the workstation client (issue #7) is not built yet in this version", file=sys.stderr)
+    print(
+        "printfabric: the workstation client (issue #7) is not built yet in this version",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -39,7 +39,10 @@ async def _serve(config: CloudConfig, demo: bool) -> None:
             creds = await ensure_demo(cloud.runtime, config, cloud.tls.ca_cert)
             print(banner(creds, config), flush=True)
         else:
-            print(f"printfabric-cloud listening on {config.listen} (TLS, CA {cloud.tls.ca_cert})", flush=True)
+            print(
+                f"printfabric-cloud listening on {config.listen} (TLS, CA {cloud.tls.ca_cert})",
+                flush=True,
+            )
         await stop.wait()
         print("stopping...", flush=True)
 
@@ -86,22 +89,44 @@ async def _admin(config: CloudConfig, args: argparse.Namespace) -> None:
         if cmd == ("tenant", "create"):
             retention = parse_duration(args.retention) if args.retention else None
             t = await Tenants(rt).create(None, args.code, args.name or args.code, retention)
-            _print(args, {"tenant_id": t.id, "company_code": t.company_code}, f"tenant {t.company_code} created ({t.id})")
+            _print(
+                args,
+                {"tenant_id": t.id, "company_code": t.company_code},
+                f"tenant {t.company_code} created ({t.id})",
+            )
         elif cmd == ("tenant", "list"):
             async with rt.db.session() as session:
                 from sqlalchemy import select
 
-                rows = list((await session.execute(select(Tenant).order_by(Tenant.company_code))).scalars())
+                rows = list(
+                    (await session.execute(select(Tenant).order_by(Tenant.company_code))).scalars()
+                )
             _print(
                 args,
-                {"tenants": [{"tenant_id": t.id, "company_code": t.company_code, "display_name": t.display_name} for t in rows]},
-                "\n".join(f"{t.company_code}\t{t.display_name}\t{t.id}" for t in rows) or "no tenants",
+                {
+                    "tenants": [
+                        {
+                            "tenant_id": t.id,
+                            "company_code": t.company_code,
+                            "display_name": t.display_name,
+                        }
+                        for t in rows
+                    ]
+                },
+                "\n".join(f"{t.company_code}\t{t.display_name}\t{t.id}" for t in rows)
+                or "no tenants",
             )
         elif cmd == ("user", "create"):
             tenant = await _tenant(rt, args.tenant)
             rights = set(DEFAULT_RIGHTS) | ({AccessRight.ADMIN} if args.admin else set())
             new = NewUser(
-                UserFields(login=args.login, email=args.email, full_name=args.name, department=args.department, rights=frozenset(rights)),
+                UserFields(
+                    login=args.login,
+                    email=args.email,
+                    full_name=args.name,
+                    department=args.department,
+                    rights=frozenset(rights),
+                ),
                 password=_secret(args, "password", required=True),
                 pin=_secret(args, "pin", required=False),
                 cards=list(args.card or []),
@@ -131,7 +156,14 @@ async def _admin(config: CloudConfig, args: argparse.Namespace) -> None:
                     printer_id = (await devices.printer_by_ref(session, tenant.id, args.queue)).id
             kind = DeviceKind.SYNC_AGENT if args.sync_agent else DeviceKind.MFP
             d, token = await devices.create_device(
-                None, tenant.id, DeviceFields(kind=kind, serial_number=args.serial, display_name=args.name, printer_id=printer_id)
+                None,
+                tenant.id,
+                DeviceFields(
+                    kind=kind,
+                    serial_number=args.serial,
+                    display_name=args.name,
+                    printer_id=printer_id,
+                ),
             )
             _print(
                 args,
@@ -140,7 +172,9 @@ async def _admin(config: CloudConfig, args: argparse.Namespace) -> None:
             )
         elif cmd == ("node", "create"):
             tenant = await _tenant(rt, args.tenant)
-            n, token = await Devices(rt).create_node(None, tenant.id, args.serial, args.name, args.location)
+            n, token = await Devices(rt).create_node(
+                None, tenant.id, args.serial, args.name, args.location
+            )
             _print(
                 args,
                 {"node_id": n.id, "serial_number": n.serial_number, "access_token": token},
@@ -170,7 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the cloud gRPC server")
-    sub.add_parser("fabric", help="run the whole fabric on this machine with a demo tenant (make run)")
+    sub.add_parser(
+        "fabric", help="run the whole fabric on this machine with a demo tenant (make run)"
+    )
     sub.add_parser("migrate", help="bring the database to the newest schema")
     sub.add_parser("token", help="print a platform operator access token (for TenantService)")
 
@@ -192,27 +228,45 @@ def _parser() -> argparse.ArgumentParser:
     uc.add_argument("--name", default="", help="full name")
     uc.add_argument("--department", default="")
     uc.add_argument("--admin", action="store_true", help="grant the ADMIN right")
-    uc.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
-    uc.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    uc.add_argument(
+        "--password-env", metavar="VAR", help="read the password from this environment variable"
+    )
+    uc.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
     uc.add_argument("--pin-env", metavar="VAR", help="read the PIN from this environment variable")
     uc.add_argument("--card", action="append", help="bind a card (repeatable)")
 
-    queue = sub.add_parser("queue", help="printers/queues").add_subparsers(dest="action", required=True)
+    queue = sub.add_parser("queue", help="printers/queues").add_subparsers(
+        dest="action", required=True
+    )
     qc = with_tenant(queue.add_parser("create", help="create a queue"))
     qc.add_argument("name")
     qc.add_argument("--display-name", default="")
     qc.add_argument("--location", default="")
     qc.add_argument("--model", choices=["secure", "direct"], default="secure")
-    qc.add_argument("--device-uri", default="", help="lpd://, ipp://, ipps://, socket:// or file:// target")
+    qc.add_argument(
+        "--device-uri", default="", help="lpd://, ipp://, ipps://, socket:// or file:// target"
+    )
 
-    device = sub.add_parser("device", help="MFP devices and sync agents").add_subparsers(dest="action", required=True)
-    dc = with_tenant(device.add_parser("create", help="create an MFP device (prints its access token)"))
+    device = sub.add_parser("device", help="MFP devices and sync agents").add_subparsers(
+        dest="action", required=True
+    )
+    dc = with_tenant(
+        device.add_parser("create", help="create an MFP device (prints its access token)")
+    )
     dc.add_argument("serial")
     dc.add_argument("--name", default="")
     dc.add_argument("--queue", default="", help="the queue this MFP prints released jobs on")
-    dc.add_argument("--sync-agent", action="store_true", help="create a directory sync agent instead of an MFP")
+    dc.add_argument(
+        "--sync-agent", action="store_true", help="create a directory sync agent instead of an MFP"
+    )
 
-    node = sub.add_parser("node", help="on-premise nodes").add_subparsers(dest="action", required=True)
+    node = sub.add_parser("node", help="on-premise nodes").add_subparsers(
+        dest="action", required=True
+    )
     nc = with_tenant(node.add_parser("create", help="create a node (prints its access token)"))
     nc.add_argument("serial")
     nc.add_argument("--name", default="")
@@ -223,7 +277,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     config = CloudConfig.from_env()
     try:
@@ -240,4 +295,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -112,7 +112,6 @@ class CloudConfig:
 
         return replace(
             self,
-            database_url=self.database_url
-            or f"sqlite+aiosqlite:///{self.state_dir / 'cloud.db'}",
+            database_url=self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'cloud.db'}",
             blob_dir=self.blob_dir if str(self.blob_dir) not in ("", ".") else self.home / "blobs",
         )

@@ -47,7 +47,11 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
     tenant = await Tenants(rt).create(None, DEMO_CODE, "Demo Company")
     devices = Devices(rt)
     queue = await devices.create_printer(
-        None, tenant.id, PrinterFields(name="secure", display_name="Secure print (release at any MFP)", model=QueueModel.SECURE)
+        None,
+        tenant.id,
+        PrinterFields(
+            name="secure", display_name="Secure print (release at any MFP)", model=QueueModel.SECURE
+        ),
     )
     password = secrets.token_urlsafe(9)
     pin = f"{secrets.randbelow(10**6):06d}"
@@ -57,7 +61,13 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
         None,
         tenant.id,
         NewUser(
-            UserFields(login="demo", email="demo@example.com", full_name="Demo User", department="IT", rights=rights),
+            UserFields(
+                login="demo",
+                email="demo@example.com",
+                full_name="Demo User",
+                department="IT",
+                rights=rights,
+            ),
             password=password,
             pin=pin,
             cards=[card],
@@ -66,10 +76,17 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
     mfp, mfp_token = await devices.create_device(
         None,
         tenant.id,
-        DeviceFields(kind=DeviceKind.MFP, serial_number="DEMO-MFP-1", display_name="Demo MFP", printer_id=queue.id),
+        DeviceFields(
+            kind=DeviceKind.MFP,
+            serial_number="DEMO-MFP-1",
+            display_name="Demo MFP",
+            printer_id=queue.id,
+        ),
     )
-    node, node_token = await devices.create_node(None, tenant.id, "DEMO-NODE-1", "Demo node", "Office")
-    host, _, port = config.listen.rpartition(":")
+    node, node_token = await devices.create_node(
+        None, tenant.id, "DEMO-NODE-1", "Demo node", "Office"
+    )
+    port = config.listen.rpartition(":")[2]
     creds = DemoCredentials(
         company_code=DEMO_CODE,
         cloud_target=f"localhost:{port}",

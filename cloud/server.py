@@ -12,6 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from printfabric.v1 import (
+    accounting_pb2_grpc,
+    auth_pb2_grpc,
+    device_pb2_grpc,
+    directory_pb2_grpc,
+    node_link_pb2_grpc,
+    scan_pb2_grpc,
+    spool_pb2_grpc,
+    tenant_pb2_grpc,
+)
 
 from cloud.api.auth_servicer import AuthServicer
 from cloud.api.device_servicer import DeviceServicer
@@ -31,16 +41,6 @@ from cloud.domain.spool import Spool
 from cloud.domain.tenants import Tenants
 from cloud.domain.tokens import TokenSigner
 from cloud.security.tls import TlsFiles, ensure_dev_pki
-from printfabric.v1 import (
-    accounting_pb2_grpc,
-    auth_pb2_grpc,
-    device_pb2_grpc,
-    directory_pb2_grpc,
-    node_link_pb2_grpc,
-    scan_pb2_grpc,
-    spool_pb2_grpc,
-    tenant_pb2_grpc,
-)
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,19 @@ def grpc_server(rt: Runtime) -> grpc.aio.Server:
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(auth), server)
     tenant_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(Tenants(rt)), server)
-    directory_pb2_grpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(Directory(rt)), server)
+    directory_pb2_grpc.add_DirectoryServiceServicer_to_server(
+        DirectoryServicer(Directory(rt)), server
+    )
     device_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(Devices(rt)), server)
     spool_pb2_grpc.add_SpoolServiceServicer_to_server(SpoolServicer(Spool(rt)), server)
     # Their issues fill these in; until then the generated bases answer UNIMPLEMENTED.
-    accounting_pb2_grpc.add_AccountingServiceServicer_to_server(accounting_pb2_grpc.AccountingServiceServicer(), server)
+    accounting_pb2_grpc.add_AccountingServiceServicer_to_server(
+        accounting_pb2_grpc.AccountingServiceServicer(), server
+    )
     scan_pb2_grpc.add_ScanServiceServicer_to_server(scan_pb2_grpc.ScanServiceServicer(), server)
-    node_link_pb2_grpc.add_NodeLinkServiceServicer_to_server(node_link_pb2_grpc.NodeLinkServiceServicer(), server)
+    node_link_pb2_grpc.add_NodeLinkServiceServicer_to_server(
+        node_link_pb2_grpc.NodeLinkServiceServicer(), server
+    )
     return server
 
 

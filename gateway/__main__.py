@@ -4,7 +4,10 @@ import sys
 
 
 def main() -> int:
-    print("printfabric-gateway: the IPPS gateway and MFP API (issue #4, #5) is not built yet in this version", file=sys.stderr)
+    print(
+        "printfabric-gateway: the IPPS gateway and MFP API (issue #4, #5) is not built yet in this version",
+        file=sys.stderr,
+    )
     return 2
 
 

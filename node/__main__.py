@@ -4,7 +4,10 @@ import sys
 
 
 def main() -> int:
-    print("printfabric-node: the on-premise node (issue #3) is not built yet in this version", file=sys.stderr)
+    print(
+        "printfabric-node: the on-premise node (issue #3) is not built yet in this version",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -4,7 +4,10 @@ import sys
 
 
 def main() -> int:
-    print("printfabric-sync: the Local Active Directory Sync tool (issue #8) is not built yet in this version", file=sys.stderr)
+    print(
+        "printfabric-sync: the Local Active Directory Sync tool (issue #8) is not built yet in this version",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
+from printfabric.v1 import auth_pb2, device_pb2, directory_pb2, spool_pb2
 
 from cloud.domain.devices import DeviceFields, Devices
 from cloud.domain.enums import DeviceKind
-from printfabric.v1 import auth_pb2, device_pb2, directory_pb2, spool_pb2
 from tests.support.fabric import CloudHarness
 
 
-def cred(**kw: object) -> auth_pb2.UserCredential:
+def cred(**kw: Any) -> auth_pb2.UserCredential:
     if "login" in kw:
-        return auth_pb2.UserCredential(password=auth_pb2.PasswordCredential(login=kw["login"], password=kw["password"]))  # type: ignore[arg-type]
-    return auth_pb2.UserCredential(**kw)  # type: ignore[arg-type]
+        return auth_pb2.UserCredential(
+            password=auth_pb2.PasswordCredential(login=kw["login"], password=kw["password"])
+        )
+    return auth_pb2.UserCredential(**kw)
 
 
-async def authenticate(cloud: CloudHarness, code: str, credential: auth_pb2.UserCredential) -> auth_pb2.AuthenticateUserResponse:
+async def authenticate(
+    cloud: CloudHarness, code: str, credential: auth_pb2.UserCredential
+) -> auth_pb2.AuthenticateUserResponse:
     anon = await cloud.stubs()
-    return await anon.auth.AuthenticateUser(auth_pb2.AuthenticateUserRequest(company_code=code, credential=credential))
+    return await anon.auth.AuthenticateUser(
+        auth_pb2.AuthenticateUserRequest(company_code=code, credential=credential)
+    )
 
 
-async def test_user_logs_in_by_password_pin_and_card_in_any_reader_notation(cloud: CloudHarness) -> None:
+async def test_user_logs_in_by_password_pin_and_card_in_any_reader_notation(
+    cloud: CloudHarness,
+) -> None:
     t = await cloud.make_tenant("ACME")
     await cloud.add_user(t, "bob", "pw-bob", pin="4711", cards=["0004514265"])
     by_pw = await authenticate(cloud, t.company_code, cred(login="BOB", password="pw-bob"))
@@ -47,7 +56,9 @@ async def test_user_logs_in_by_password_pin_and_card_in_any_reader_notation(clou
         {"card": "not-a-card!"},
     ],
 )
-async def test_wrong_credentials_are_unauthenticated_with_one_message(cloud: CloudHarness, credential: dict[str, str]) -> None:
+async def test_wrong_credentials_are_unauthenticated_with_one_message(
+    cloud: CloudHarness, credential: dict[str, str]
+) -> None:
     t = await cloud.make_tenant("ACME")
     await cloud.add_user(t, "bob", "pw-bob", pin="4711", cards=["999"])
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -70,17 +81,23 @@ async def test_disabled_user_is_refused_and_loses_its_sessions(cloud: CloudHarne
     assert "disabled" in (err.value.details() or "")
 
 
-async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(cloud: CloudHarness) -> None:
+async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(
+    cloud: CloudHarness,
+) -> None:
     t = await cloud.make_tenant("ACME")
     await cloud.add_user(t, "bob", "pw-bob")
     first = await authenticate(cloud, t.company_code, cred(login="bob", password="pw-bob"))
     anon = await cloud.stubs()
-    second = await anon.auth.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.tokens.refresh_token))
+    second = await anon.auth.RefreshToken(
+        auth_pb2.RefreshTokenRequest(refresh_token=first.tokens.refresh_token)
+    )
     assert second.tokens.refresh_token != first.tokens.refresh_token
     bob = await cloud.stubs(second.tokens.access_token)
     await bob.spool.ListJobs(spool_pb2.ListJobsRequest())
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await anon.auth.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.tokens.refresh_token))
+        await anon.auth.RefreshToken(
+            auth_pb2.RefreshTokenRequest(refresh_token=first.tokens.refresh_token)
+        )
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     # The reuse looked like theft: the whole session is gone, also for the new tokens.
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -93,14 +110,18 @@ async def test_revoked_session_refuses_its_access_token(cloud: CloudHarness) -> 
     await cloud.add_user(t, "bob", "pw-bob")
     login = await authenticate(cloud, t.company_code, cred(login="bob", password="pw-bob"))
     bob = await cloud.stubs(login.tokens.access_token)
-    await bob.auth.RevokeToken(auth_pb2.RevokeTokenRequest(refresh_token=login.tokens.refresh_token))
+    await bob.auth.RevokeToken(
+        auth_pb2.RevokeTokenRequest(refresh_token=login.tokens.refresh_token)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await bob.spool.ListJobs(spool_pb2.ListJobsRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "revoked" in (err.value.details() or "")
 
 
-async def test_expired_and_forged_and_missing_tokens_are_refused(sqlite_cloud: CloudHarness) -> None:
+async def test_expired_and_forged_and_missing_tokens_are_refused(
+    sqlite_cloud: CloudHarness,
+) -> None:
     cloud = sqlite_cloud
     t = await cloud.make_tenant("ACME")
     login = await authenticate(cloud, t.company_code, cred(login="admin", password="admin-pass"))
@@ -126,14 +147,22 @@ async def test_expired_and_forged_and_missing_tokens_are_refused(sqlite_cloud: C
 async def test_device_and_node_authenticate_and_are_revocable(cloud: CloudHarness) -> None:
     t = await cloud.make_tenant("ACME")
     created = await t.admin.device.CreateDevice(
-        device_pb2.CreateDeviceRequest(device=device_pb2.Device(serial_number="MFP-1", printer_id=""))
+        device_pb2.CreateDeviceRequest(
+            device=device_pb2.Device(serial_number="MFP-1", printer_id="")
+        )
     )
-    node = await t.admin.device.CreateNode(device_pb2.CreateNodeRequest(node=device_pb2.Node(serial_number="N-1")))
+    node = await t.admin.device.CreateNode(
+        device_pb2.CreateNodeRequest(node=device_pb2.Node(serial_number="N-1"))
+    )
     anon = await cloud.stubs()
 
-    async def device_login(serial: str, token: str, kind: int) -> auth_pb2.AuthenticateDeviceResponse:
+    async def device_login(
+        serial: str, token: str, kind: Any
+    ) -> auth_pb2.AuthenticateDeviceResponse:
         return await anon.auth.AuthenticateDevice(
-            auth_pb2.AuthenticateDeviceRequest(company_code=t.company_code, serial_number=serial, access_token=token, kind=kind)  # type: ignore[arg-type]
+            auth_pb2.AuthenticateDeviceRequest(
+                company_code=t.company_code, serial_number=serial, access_token=token, kind=kind
+            )
         )
 
     mfp = await device_login("MFP-1", created.access_token, auth_pb2.DEVICE_KIND_MFP)
@@ -146,17 +175,23 @@ async def test_device_and_node_authenticate_and_are_revocable(cloud: CloudHarnes
     device_stubs = await cloud.stubs(mfp.tokens.access_token)
     config = await device_stubs.device.GetDeviceConfig(device_pb2.GetDeviceConfigRequest())
     assert config.device.serial_number == "MFP-1" and config.tenant_display_name.endswith("Inc.")
-    await t.admin.device.DeleteDevice(device_pb2.DeleteDeviceRequest(device_id=created.device.device_id))
+    await t.admin.device.DeleteDevice(
+        device_pb2.DeleteDeviceRequest(device_id=created.device.device_id)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await device_stubs.device.GetDeviceConfig(device_pb2.GetDeviceConfigRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await device_login("MFP-1", created.access_token, auth_pb2.DEVICE_KIND_MFP)
     assert "revoked" in (err.value.details() or "")
-    rotated = await t.admin.device.RotateNodeToken(device_pb2.RotateNodeTokenRequest(node_id=node.node.node_id))
+    rotated = await t.admin.device.RotateNodeToken(
+        device_pb2.RotateNodeTokenRequest(node_id=node.node.node_id)
+    )
     with pytest.raises(grpc.aio.AioRpcError):
         await device_login("N-1", node.access_token, auth_pb2.DEVICE_KIND_NODE)
-    assert (await device_login("N-1", rotated.access_token, auth_pb2.DEVICE_KIND_NODE)).device_id == node.node.node_id
+    assert (
+        await device_login("N-1", rotated.access_token, auth_pb2.DEVICE_KIND_NODE)
+    ).device_id == node.node.node_id
 
 
 async def test_sync_agent_created_by_domain_authenticates(sqlite_cloud: CloudHarness) -> None:
@@ -167,7 +202,10 @@ async def test_sync_agent_created_by_domain_authenticates(sqlite_cloud: CloudHar
     anon = await sqlite_cloud.stubs()
     resp = await anon.auth.AuthenticateDevice(
         auth_pb2.AuthenticateDeviceRequest(
-            company_code=t.company_code, serial_number="sync-1", access_token=token, kind=auth_pb2.DEVICE_KIND_SYNC_AGENT
+            company_code=t.company_code,
+            serial_number="sync-1",
+            access_token=token,
+            kind=auth_pb2.DEVICE_KIND_SYNC_AGENT,
         )
     )
     assert resp.kind == auth_pb2.DEVICE_KIND_SYNC_AGENT

@@ -23,7 +23,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def cli(
+    home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "printfabric-cloud"), *args],
         env={**os.environ, "PF_HOME": str(home), **(env or {})},
@@ -37,11 +39,40 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = 
 def test_admin_cli_creates_tenant_user_queue_device_and_node(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert cli(home, "tenant", "create", "globex", "--name", "Globex").returncode == 0
-    made = cli(home, "user", "create", "--tenant", "GLOBEX", "hank", "--admin", "--password-env", "PW", "--card", "123", env={"PW": "s3cret"})
+    made = cli(
+        home,
+        "user",
+        "create",
+        "--tenant",
+        "GLOBEX",
+        "hank",
+        "--admin",
+        "--password-env",
+        "PW",
+        "--card",
+        "123",
+        env={"PW": "s3cret"},
+    )
     assert made.returncode == 0, made.stderr
     assert "hank" in made.stdout and "s3cret" not in made.stdout
-    assert cli(home, "queue", "create", "--tenant", "GLOBEX", "lobby", "--model", "direct", "--device-uri", "socket://10.1.1.1:9100").returncode == 0
-    device = cli(home, "--json", "device", "create", "--tenant", "GLOBEX", "MFP-9", "--queue", "lobby")
+    assert (
+        cli(
+            home,
+            "queue",
+            "create",
+            "--tenant",
+            "GLOBEX",
+            "lobby",
+            "--model",
+            "direct",
+            "--device-uri",
+            "socket://10.1.1.1:9100",
+        ).returncode
+        == 0
+    )
+    device = cli(
+        home, "--json", "device", "create", "--tenant", "GLOBEX", "MFP-9", "--queue", "lobby"
+    )
     assert len(json.loads(device.stdout)["access_token"]) >= 40
     node = cli(home, "--json", "node", "create", "--tenant", "GLOBEX", "NODE-9")
     assert json.loads(node.stdout)["serial_number"] == "NODE-9"
@@ -53,12 +84,18 @@ def test_admin_cli_creates_tenant_user_queue_device_and_node(tmp_path: Path) -> 
     assert unknown.returncode == 1 and "no tenant with company code NOPE" in unknown.stderr
 
 
-def test_fabric_starts_bootstraps_the_demo_prints_a_first_job_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_fabric_starts_bootstraps_the_demo_prints_a_first_job_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     port = free_port()
     env = {**os.environ, "PF_HOME": str(home), "PF_CLOUD_LISTEN": f"127.0.0.1:{port}"}
     proc = subprocess.Popen(
-        [str(BIN / "printfabric-cloud"), "fabric"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [str(BIN / "printfabric-cloud"), "fabric"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         demo = home / "demo.json"
@@ -68,14 +105,25 @@ def test_fabric_starts_bootstraps_the_demo_prints_a_first_job_and_stops_on_ctrl_
         assert demo.exists(), "fabric did not write demo.json"
         assert oct(demo.stat().st_mode & 0o777) == "0o600"
         creds = json.loads(demo.read_text())
-        assert creds["company_code"] == "DEMO" and creds["pin"] and creds["card"] and creds["mfp_access_token"]
+        assert (
+            creds["company_code"] == "DEMO"
+            and creds["pin"]
+            and creds["card"]
+            and creds["mfp_access_token"]
+        )
         pdf = tmp_path / "first.pdf"
         writer = PdfWriter()
         writer.add_blank_page(width=595, height=842)
         writer.write(pdf)
         time.sleep(0.5)
         example = subprocess.run(
-            [sys.executable, str(ROOT / "docs" / "examples" / "submit_job.py"), "--demo", str(demo), str(pdf)],
+            [
+                sys.executable,
+                str(ROOT / "docs" / "examples" / "submit_job.py"),
+                "--demo",
+                str(demo),
+                str(pdf),
+            ],
             capture_output=True,
             text=True,
             timeout=60,

@@ -26,18 +26,28 @@ def test_generated_stubs_are_not_stale(tmp_path: Path) -> None:
     committed = PROTO_ROOT / "printfabric" / "v1"
     names = sorted(p.name for p in fresh.iterdir() if p.suffix in (".py", ".pyi"))
     assert names, "protoc generated nothing"
-    stale = [n for n in names if not (committed / n).exists() or not filecmp.cmp(fresh / n, committed / n, shallow=False)]
+    stale = [
+        n
+        for n in names
+        if not (committed / n).exists() or not filecmp.cmp(fresh / n, committed / n, shallow=False)
+    ]
     assert stale == [], f"run `make proto`: {stale} differ from the .proto files"
     extra = sorted(
-        p.name for p in committed.iterdir() if p.name.endswith(("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")) and p.name not in names
+        p.name
+        for p in committed.iterdir()
+        if p.name.endswith(("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")) and p.name not in names
     )
     assert extra == [], f"generated files without a .proto: {extra}"
 
 
 def test_buf_lint_is_clean() -> None:
     if not BUF.exists():
-        pytest.fail(f"buf is not installed at {BUF}: run `make test` (it installs @bufbuild/buf from npm)")
-    result = subprocess.run([str(BUF), "lint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        pytest.fail(
+            f"buf is not installed at {BUF}: run `make test` (it installs @bufbuild/buf from npm)"
+        )
+    result = subprocess.run(
+        [str(BUF), "lint"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -49,7 +59,9 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata)
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                    )
                 )
         finally:
             await engine.dispose()

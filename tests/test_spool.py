@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 import pytest
+from printfabric.v1 import common_pb2, spool_pb2
 from pypdf import PdfWriter
 
-from printfabric.v1 import common_pb2, spool_pb2
 from tests.support.fabric import CloudHarness, Stubs
 
 
@@ -24,21 +25,27 @@ def pdf_bytes(pages: int) -> bytes:
     return out.getvalue()
 
 
-async def submit_stream(header: spool_pb2.JobHeader, data: bytes, chunk: int = 65536) -> AsyncIterator[spool_pb2.SubmitJobRequest]:
+async def submit_stream(
+    header: spool_pb2.JobHeader, data: bytes, chunk: int = 65536
+) -> AsyncIterator[spool_pb2.SubmitJobRequest]:
     yield spool_pb2.SubmitJobRequest(header=header)
     for i in range(0, len(data), chunk):
         yield spool_pb2.SubmitJobRequest(chunk=data[i : i + chunk])
 
 
-async def submit(stubs: Stubs, data: bytes, queue: str = "secure", **header: object) -> spool_pb2.Job:
-    resp = await stubs.spool.SubmitJob(submit_stream(spool_pb2.JobHeader(printer=queue, **header), data))  # type: ignore[arg-type]
+async def submit(stubs: Stubs, data: bytes, queue: str = "secure", **header: Any) -> spool_pb2.Job:
+    resp = await stubs.spool.SubmitJob(
+        submit_stream(spool_pb2.JobHeader(printer=queue, **header), data)
+    )
     return resp.job
 
 
 async def download(stubs: Stubs, job_id: str, offset: int = 0) -> tuple[spool_pb2.Job, bytes]:
     job = None
     data = bytearray()
-    async for msg in stubs.spool.DownloadJob(spool_pb2.DownloadJobRequest(job_id=job_id, offset=offset)):
+    async for msg in stubs.spool.DownloadJob(
+        spool_pb2.DownloadJobRequest(job_id=job_id, offset=offset)
+    ):
         if msg.WhichOneof("item") == "job":
             job = msg.job
         else:
@@ -52,7 +59,9 @@ def blob_files(cloud: CloudHarness) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-async def test_pdf_is_held_with_pages_size_and_hash_and_comes_back_byte_identical(cloud: CloudHarness) -> None:
+async def test_pdf_is_held_with_pages_size_and_hash_and_comes_back_byte_identical(
+    cloud: CloudHarness,
+) -> None:
     t = await cloud.make_tenant("ACME")
     alice = await cloud.add_user(t, "alice")
     data = pdf_bytes(3)
@@ -84,7 +93,9 @@ async def test_release_cancel_and_list_by_state(cloud: CloudHarness) -> None:
     t = await cloud.make_tenant("ACME")
     alice = await cloud.add_user(t, "alice")
     jobs = [await submit(alice, b"%!PS\nshowpage\n" * (i + 1)) for i in range(3)]
-    released = await alice.spool.ReleaseJobs(spool_pb2.ReleaseJobsRequest(job_ids=[jobs[0].job_id], printer_id="secure"))
+    released = await alice.spool.ReleaseJobs(
+        spool_pb2.ReleaseJobsRequest(job_ids=[jobs[0].job_id], printer_id="secure")
+    )
     assert [j.state for j in released.jobs] == [spool_pb2.JOB_STATE_RELEASED]
     canceled = await alice.spool.CancelJob(spool_pb2.CancelJobRequest(job_id=jobs[1].job_id))
     assert canceled.job.state == spool_pb2.JOB_STATE_CANCELED
@@ -98,7 +109,9 @@ async def test_release_cancel_and_list_by_state(cloud: CloudHarness) -> None:
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def _raw(chunks: Iterable[spool_pb2.SubmitJobRequest]) -> AsyncIterator[spool_pb2.SubmitJobRequest]:
+async def _raw(
+    chunks: Iterable[spool_pb2.SubmitJobRequest],
+) -> AsyncIterator[spool_pb2.SubmitJobRequest]:
     for c in chunks:
         yield c
 
@@ -108,19 +121,44 @@ async def _raw(chunks: Iterable[spool_pb2.SubmitJobRequest]) -> AsyncIterator[sp
     [
         ([spool_pb2.SubmitJobRequest(chunk=b"%PDF-")], grpc.StatusCode.INVALID_ARGUMENT, "header"),
         ([], grpc.StatusCode.INVALID_ARGUMENT, "header"),
-        ([spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="nope")), spool_pb2.SubmitJobRequest(chunk=b"x")],
-         grpc.StatusCode.NOT_FOUND, "no queue named nope"),
-        ([spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure"))], grpc.StatusCode.INVALID_ARGUMENT, "empty"),
-        ([spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure")),
-          spool_pb2.SubmitJobRequest(chunk=b"abc"),
-          spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure"))],
-         grpc.StatusCode.INVALID_ARGUMENT, "only chunks"),
-        ([spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure", size_hint=1 << 40))],
-         grpc.StatusCode.RESOURCE_EXHAUSTED, "limit"),
+        (
+            [
+                spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="nope")),
+                spool_pb2.SubmitJobRequest(chunk=b"x"),
+            ],
+            grpc.StatusCode.NOT_FOUND,
+            "no queue named nope",
+        ),
+        (
+            [spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure"))],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "empty",
+        ),
+        (
+            [
+                spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure")),
+                spool_pb2.SubmitJobRequest(chunk=b"abc"),
+                spool_pb2.SubmitJobRequest(header=spool_pb2.JobHeader(printer="secure")),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "only chunks",
+        ),
+        (
+            [
+                spool_pb2.SubmitJobRequest(
+                    header=spool_pb2.JobHeader(printer="secure", size_hint=1 << 40)
+                )
+            ],
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "limit",
+        ),
     ],
 )
 async def test_bad_submissions_get_a_clear_status_and_leave_nothing(
-    cloud: CloudHarness, messages: list[spool_pb2.SubmitJobRequest], code: grpc.StatusCode, needle: str
+    cloud: CloudHarness,
+    messages: list[spool_pb2.SubmitJobRequest],
+    code: grpc.StatusCode,
+    needle: str,
 ) -> None:
     t = await cloud.make_tenant("ACME")
     alice = await cloud.add_user(t, "alice")

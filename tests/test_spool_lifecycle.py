@@ -10,47 +10,66 @@ from pathlib import Path
 
 import grpc
 import pytest
+from printfabric.v1 import auth_pb2, device_pb2, spool_pb2
 
 from cloud.domain.enums import QueueModel
 from cloud.domain.spool import Spool
-from printfabric.v1 import auth_pb2, device_pb2, spool_pb2
 from tests.support.fabric import CloudHarness, cloud_harness
 from tests.test_spool import blob_files, download, submit
 
 
-async def test_direct_queue_job_is_released_at_once_and_the_node_reports_it_printed(cloud: CloudHarness) -> None:
+async def test_direct_queue_job_is_released_at_once_and_the_node_reports_it_printed(
+    cloud: CloudHarness,
+) -> None:
     t = await cloud.make_tenant("ACME", model=QueueModel.DIRECT)
     alice = await cloud.add_user(t, "alice")
     job = await submit(alice, b"%!PS\nshowpage\n")
     assert job.state == spool_pb2.JOB_STATE_RELEASED and job.release_printer_id == job.printer_id
-    node = await t.admin.device.CreateNode(device_pb2.CreateNodeRequest(node=device_pb2.Node(serial_number="N-1")))
+    node = await t.admin.device.CreateNode(
+        device_pb2.CreateNodeRequest(node=device_pb2.Node(serial_number="N-1"))
+    )
     anon = await cloud.stubs()
     login = await anon.auth.AuthenticateDevice(
         auth_pb2.AuthenticateDeviceRequest(
-            company_code=t.company_code, serial_number="N-1", access_token=node.access_token, kind=auth_pb2.DEVICE_KIND_NODE
+            company_code=t.company_code,
+            serial_number="N-1",
+            access_token=node.access_token,
+            kind=auth_pb2.DEVICE_KIND_NODE,
         )
     )
     as_node = await cloud.stubs(login.tokens.access_token)
     _, data = await download(as_node, job.job_id)
     assert data == b"%!PS\nshowpage\n"
-    printing = await as_node.spool.UpdateJobStatus(spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_PRINTING))
+    printing = await as_node.spool.UpdateJobStatus(
+        spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_PRINTING)
+    )
     assert printing.job.state == spool_pb2.JOB_STATE_PRINTING
-    done = await as_node.spool.UpdateJobStatus(spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_COMPLETED))
+    done = await as_node.spool.UpdateJobStatus(
+        spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_COMPLETED)
+    )
     assert done.job.state == spool_pb2.JOB_STATE_COMPLETED and done.job.HasField("complete_time")
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await as_node.spool.UpdateJobStatus(spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_PRINTING))
+        await as_node.spool.UpdateJobStatus(
+            spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_PRINTING)
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await alice.spool.UpdateJobStatus(spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_FAILED))
+        await alice.spool.UpdateJobStatus(
+            spool_pb2.UpdateJobStatusRequest(job_id=job.job_id, state=spool_pb2.JOB_STATE_FAILED)
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-async def test_held_jobs_expire_after_retention_and_their_data_is_deleted(cloud: CloudHarness) -> None:
+async def test_held_jobs_expire_after_retention_and_their_data_is_deleted(
+    cloud: CloudHarness,
+) -> None:
     t = await cloud.make_tenant("ACME")
     alice = await cloud.add_user(t, "alice")
     held = await submit(alice, b"%!PS\nshowpage\n")
     released = await submit(alice, b"%!PS\nshowpage\nshowpage\n")
-    await alice.spool.ReleaseJobs(spool_pb2.ReleaseJobsRequest(job_ids=[released.job_id], printer_id="secure"))
+    await alice.spool.ReleaseJobs(
+        spool_pb2.ReleaseJobsRequest(job_ids=[released.job_id], printer_id="secure")
+    )
     assert len(blob_files(cloud)) == 2
     spool = Spool(cloud.rt)
     assert await spool.sweep() == 0
@@ -64,7 +83,9 @@ async def test_held_jobs_expire_after_retention_and_their_data_is_deleted(cloud:
     got = (await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=held.job_id))).job
     assert got.state == spool_pb2.JOB_STATE_EXPIRED and "deleted" in got.state_message
     # A released job waits for its delivery however long that takes.
-    assert (await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=released.job_id))).job.state == spool_pb2.JOB_STATE_RELEASED
+    assert (
+        await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=released.job_id))
+    ).job.state == spool_pb2.JOB_STATE_RELEASED
     assert len(blob_files(cloud)) == 1
 
 
@@ -99,7 +120,9 @@ def small_limit_home(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "home"
 
 
-async def test_a_job_over_the_configured_limit_is_refused_and_leaves_nothing(small_limit_home: Path) -> None:
+async def test_a_job_over_the_configured_limit_is_refused_and_leaves_nothing(
+    small_limit_home: Path,
+) -> None:
     async with cloud_harness(small_limit_home, max_job_bytes=100_000) as cloud:
         t = await cloud.make_tenant("ACME")
         alice = await cloud.add_user(t, "alice")

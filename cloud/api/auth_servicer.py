@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from printfabric.v1 import auth_pb2, auth_pb2_grpc
 
 from cloud.api import convert
 from cloud.domain.auth import Auth, Credential
 from cloud.errors import InvalidArgument
-from printfabric.v1 import auth_pb2, auth_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -29,7 +29,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             login=c.password.login, password=c.password.password, pin=c.pin, card=c.card
         )
         tokens, user, cards = await self.auth.authenticate_user(request.company_code, credential)
-        return auth_pb2.AuthenticateUserResponse(tokens=convert.tokens(tokens), user=convert.user(user, cards))
+        return auth_pb2.AuthenticateUserResponse(
+            tokens=convert.tokens(tokens), user=convert.user(user, cards)
+        )
 
     async def AuthenticateDevice(
         self, request: auth_pb2.AuthenticateDeviceRequest, context: Ctx
@@ -39,13 +41,18 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             request.company_code, request.serial_number, request.access_token, kind
         )
         return auth_pb2.AuthenticateDeviceResponse(
-            tokens=convert.tokens(tokens), device_id=device_id, kind=request.kind, tenant_id=tenant_id
+            tokens=convert.tokens(tokens),
+            device_id=device_id,
+            kind=request.kind,
+            tenant_id=tenant_id,
         )
 
     async def RefreshToken(
         self, request: auth_pb2.RefreshTokenRequest, context: Ctx
     ) -> auth_pb2.RefreshTokenResponse:
-        return auth_pb2.RefreshTokenResponse(tokens=convert.tokens(await self.auth.refresh(request.refresh_token)))
+        return auth_pb2.RefreshTokenResponse(
+            tokens=convert.tokens(await self.auth.refresh(request.refresh_token))
+        )
 
     async def RevokeToken(
         self, request: auth_pb2.RevokeTokenRequest, context: Ctx

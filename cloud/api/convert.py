@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from printfabric.v1 import auth_pb2, device_pb2, directory_pb2, spool_pb2, tenant_pb2
 
 from cloud.db.models import Device, Node, Printer, Tenant, User
 from cloud.domain.auth import Tokens
@@ -14,7 +15,6 @@ from cloud.domain.directory import UserFields, decode_rights
 from cloud.domain.enums import AccessRight, DeviceKind, DocumentFormat, QueueModel, UserSource
 from cloud.domain.jobs import JobInfo, JobOptions, JobSubmission
 from cloud.errors import InvalidArgument
-from printfabric.v1 import auth_pb2, device_pb2, directory_pb2, spool_pb2, tenant_pb2
 
 
 def ts(value: datetime | None) -> Timestamp | None:
@@ -78,6 +78,7 @@ def rights(values: object) -> frozenset[AccessRight]:
 
 def user_fields(msg: directory_pb2.User, paths: set[str] | None) -> UserFields:
     """User fields from a message; with paths (an update mask), only those fields."""
+
     def want(name: str) -> bool:
         return paths is None or name in paths
 
@@ -207,7 +208,10 @@ def submission(h: spool_pb2.JobHeader) -> JobSubmission:
         title=h.title,
         format=fmt,
         options=JobOptions(
-            copies=h.options.copies, duplex=h.options.duplex, mono=h.options.mono, media=h.options.media
+            copies=h.options.copies,
+            duplex=h.options.duplex,
+            mono=h.options.mono,
+            media=h.options.media,
         ),
         request_id=h.request_id,
         origin=h.origin,

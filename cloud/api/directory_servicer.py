@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from printfabric.v1 import directory_pb2, directory_pb2_grpc
 
 from cloud.api import convert
 from cloud.api.interceptor import caller
@@ -13,7 +14,6 @@ from cloud.domain.directory import Directory, NewUser
 from cloud.domain.directory_sync import SyncHeader, SyncRecord, sync_users
 from cloud.domain.enums import UserSource
 from cloud.errors import InvalidArgument
-from printfabric.v1 import directory_pb2, directory_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _UPDATABLE = {"email", "full_name", "department", "rights", "disabled"}
@@ -23,7 +23,9 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
-    async def CreateUser(self, request: directory_pb2.CreateUserRequest, context: Ctx) -> directory_pb2.CreateUserResponse:
+    async def CreateUser(
+        self, request: directory_pb2.CreateUserRequest, context: Ctx
+    ) -> directory_pb2.CreateUserResponse:
         new = NewUser(
             fields=convert.user_fields(request.user, None),
             password=request.password,
@@ -33,40 +35,62 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         created = await self.directory.create(caller(), "", new)
         return directory_pb2.CreateUserResponse(user=convert.user(created, len(set(request.cards))))
 
-    async def GetUser(self, request: directory_pb2.GetUserRequest, context: Ctx) -> directory_pb2.GetUserResponse:
+    async def GetUser(
+        self, request: directory_pb2.GetUserRequest, context: Ctx
+    ) -> directory_pb2.GetUserResponse:
         if not request.user_id and not request.login:
             raise InvalidArgument("give user_id or login")
         user, cards = await self.directory.get(caller(), request.user_id, request.login)
         return directory_pb2.GetUserResponse(user=convert.user(user, cards))
 
-    async def ListUsers(self, request: directory_pb2.ListUsersRequest, context: Ctx) -> directory_pb2.ListUsersResponse:
-        rows, token = await self.directory.list(caller(), request.page_size, request.page_token, request.include_disabled)
-        return directory_pb2.ListUsersResponse(users=[convert.user(u, c) for u, c in rows], next_page_token=token)
+    async def ListUsers(
+        self, request: directory_pb2.ListUsersRequest, context: Ctx
+    ) -> directory_pb2.ListUsersResponse:
+        rows, token = await self.directory.list_users(
+            caller(), request.page_size, request.page_token, request.include_disabled
+        )
+        return directory_pb2.ListUsersResponse(
+            users=[convert.user(u, c) for u, c in rows], next_page_token=token
+        )
 
-    async def UpdateUser(self, request: directory_pb2.UpdateUserRequest, context: Ctx) -> directory_pb2.UpdateUserResponse:
+    async def UpdateUser(
+        self, request: directory_pb2.UpdateUserRequest, context: Ctx
+    ) -> directory_pb2.UpdateUserResponse:
         paths = set(request.update_mask.paths)
         if not paths or paths - _UPDATABLE:
             raise InvalidArgument(f"update_mask must name some of {', '.join(sorted(_UPDATABLE))}")
-        user, cards = await self.directory.update(caller(), request.user.user_id, convert.user_fields(request.user, paths))
+        user, cards = await self.directory.update(
+            caller(), request.user.user_id, convert.user_fields(request.user, paths)
+        )
         return directory_pb2.UpdateUserResponse(user=convert.user(user, cards))
 
-    async def DisableUser(self, request: directory_pb2.DisableUserRequest, context: Ctx) -> directory_pb2.DisableUserResponse:
+    async def DisableUser(
+        self, request: directory_pb2.DisableUserRequest, context: Ctx
+    ) -> directory_pb2.DisableUserResponse:
         user, cards = await self.directory.disable(caller(), request.user_id)
         return directory_pb2.DisableUserResponse(user=convert.user(user, cards))
 
-    async def SetPassword(self, request: directory_pb2.SetPasswordRequest, context: Ctx) -> directory_pb2.SetPasswordResponse:
+    async def SetPassword(
+        self, request: directory_pb2.SetPasswordRequest, context: Ctx
+    ) -> directory_pb2.SetPasswordResponse:
         await self.directory.set_password(caller(), request.user_id, request.password)
         return directory_pb2.SetPasswordResponse()
 
-    async def SetPin(self, request: directory_pb2.SetPinRequest, context: Ctx) -> directory_pb2.SetPinResponse:
+    async def SetPin(
+        self, request: directory_pb2.SetPinRequest, context: Ctx
+    ) -> directory_pb2.SetPinResponse:
         await self.directory.set_pin(caller(), request.user_id, request.pin)
         return directory_pb2.SetPinResponse()
 
-    async def AddCard(self, request: directory_pb2.AddCardRequest, context: Ctx) -> directory_pb2.AddCardResponse:
+    async def AddCard(
+        self, request: directory_pb2.AddCardRequest, context: Ctx
+    ) -> directory_pb2.AddCardResponse:
         await self.directory.add_card(caller(), request.user_id, request.card)
         return directory_pb2.AddCardResponse()
 
-    async def RemoveCard(self, request: directory_pb2.RemoveCardRequest, context: Ctx) -> directory_pb2.RemoveCardResponse:
+    async def RemoveCard(
+        self, request: directory_pb2.RemoveCardRequest, context: Ctx
+    ) -> directory_pb2.RemoveCardResponse:
         await self.directory.remove_card(caller(), request.user_id, request.card)
         return directory_pb2.RemoveCardResponse()
 
@@ -109,6 +133,9 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
             updated=summary.updated,
             disabled=summary.disabled,
             unchanged=summary.unchanged,
-            problems=[directory_pb2.SyncUserProblem(login=login, reason=why) for login, why in summary.problems],
+            problems=[
+                directory_pb2.SyncUserProblem(login=login, reason=why)
+                for login, why in summary.problems
+            ],
             directory_revision=summary.directory_revision,
         )

@@ -63,14 +63,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
         public = handler_call_details.method in PUBLIC_METHODS
-        return _wrap(handler, None if public else self._principal, handler_call_details.method)
+        wrapped: grpc.RpcMethodHandler[Any, Any] = _wrap(
+            handler, None if public else self._principal, handler_call_details.method
+        )
+        return wrapped
 
 
 PrincipalSource = Callable[[grpc.aio.ServicerContext[Any, Any]], Awaitable[Principal]] | None
@@ -86,7 +91,9 @@ def _wrap(handler: Any, authenticate: PrincipalSource, method: str) -> Any:
             await abort_with(context, exc)
         incident = uuid.uuid4().hex[:12]
         log.exception("unexpected error in %s (incident %s)", method, incident)
-        await context.abort(grpc.StatusCode.INTERNAL, f"internal error; incident {incident} is logged")
+        await context.abort(
+            grpc.StatusCode.INTERNAL, f"internal error; incident {incident} is logged"
+        )
 
     if handler.unary_unary or handler.stream_unary:
         inner = handler.unary_unary or handler.stream_unary
@@ -100,12 +107,18 @@ def _wrap(handler: Any, authenticate: PrincipalSource, method: str) -> Any:
             except Exception as exc:
                 await fail(context, exc)
 
-        factory = grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
+        factory = (
+            grpc.unary_unary_rpc_method_handler
+            if handler.unary_unary
+            else grpc.stream_unary_rpc_method_handler
+        )
         return factory(unary, handler.request_deserializer, handler.response_serializer)
 
     inner_stream = handler.unary_stream or handler.stream_stream
 
-    async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+    async def streaming(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
         try:
             await enter(context)
             async for response in inner_stream(request, context):
@@ -115,5 +128,9 @@ def _wrap(handler: Any, authenticate: PrincipalSource, method: str) -> Any:
         except Exception as exc:
             await fail(context, exc)
 
-    factory = grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
+    factory = (
+        grpc.unary_stream_rpc_method_handler
+        if handler.unary_stream
+        else grpc.stream_stream_rpc_method_handler
+    )
     return factory(streaming, handler.request_deserializer, handler.response_serializer)

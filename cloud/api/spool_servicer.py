@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from printfabric.v1 import spool_pb2, spool_pb2_grpc
 
 from cloud.api import convert
 from cloud.api.interceptor import caller
 from cloud.domain.enums import JobState
 from cloud.domain.spool import Spool
 from cloud.errors import InvalidArgument
-from printfabric.v1 import spool_pb2, spool_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -38,17 +38,25 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
         async def chunks() -> AsyncIterator[bytes]:
             async for msg in request_iterator:
                 if msg.WhichOneof("item") != "chunk":
-                    raise InvalidArgument("only chunks may follow the SubmitJob header", reason="SECOND_HEADER")
+                    raise InvalidArgument(
+                        "only chunks may follow the SubmitJob header", reason="SECOND_HEADER"
+                    )
                 yield msg.chunk
 
         info = await self.spool.submit(caller(), convert.submission(first.header), chunks())
         return spool_pb2.SubmitJobResponse(job=convert.job(info))
 
-    async def GetJob(self, request: spool_pb2.GetJobRequest, context: Ctx) -> spool_pb2.GetJobResponse:
-        return spool_pb2.GetJobResponse(job=convert.job(await self.spool.get(caller(), request.job_id)))
+    async def GetJob(
+        self, request: spool_pb2.GetJobRequest, context: Ctx
+    ) -> spool_pb2.GetJobResponse:
+        return spool_pb2.GetJobResponse(
+            job=convert.job(await self.spool.get(caller(), request.job_id))
+        )
 
-    async def ListJobs(self, request: spool_pb2.ListJobsRequest, context: Ctx) -> spool_pb2.ListJobsResponse:
-        rows, token = await self.spool.list(
+    async def ListJobs(
+        self, request: spool_pb2.ListJobsRequest, context: Ctx
+    ) -> spool_pb2.ListJobsResponse:
+        rows, token = await self.spool.list_jobs(
             caller(),
             request.page_size,
             request.page_token,
@@ -57,7 +65,9 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
             owner_login=request.owner_login,
             printer_id=request.printer_id,
         )
-        return spool_pb2.ListJobsResponse(jobs=[convert.job(j) for j in rows], next_page_token=token)
+        return spool_pb2.ListJobsResponse(
+            jobs=[convert.job(j) for j in rows], next_page_token=token
+        )
 
     async def DownloadJob(
         self, request: spool_pb2.DownloadJobRequest, context: Ctx
@@ -67,14 +77,24 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
         async for chunk in data:
             yield spool_pb2.DownloadJobResponse(chunk=chunk)
 
-    async def ReleaseJobs(self, request: spool_pb2.ReleaseJobsRequest, context: Ctx) -> spool_pb2.ReleaseJobsResponse:
+    async def ReleaseJobs(
+        self, request: spool_pb2.ReleaseJobsRequest, context: Ctx
+    ) -> spool_pb2.ReleaseJobsResponse:
         rows = await self.spool.release(
-            caller(), list(request.job_ids), request.all_held, request.printer_id, request.owner_login
+            caller(),
+            list(request.job_ids),
+            request.all_held,
+            request.printer_id,
+            request.owner_login,
         )
         return spool_pb2.ReleaseJobsResponse(jobs=[convert.job(j) for j in rows])
 
-    async def CancelJob(self, request: spool_pb2.CancelJobRequest, context: Ctx) -> spool_pb2.CancelJobResponse:
-        return spool_pb2.CancelJobResponse(job=convert.job(await self.spool.cancel(caller(), request.job_id)))
+    async def CancelJob(
+        self, request: spool_pb2.CancelJobRequest, context: Ctx
+    ) -> spool_pb2.CancelJobResponse:
+        return spool_pb2.CancelJobResponse(
+            job=convert.job(await self.spool.cancel(caller(), request.job_id))
+        )
 
     async def UpdateJobStatus(
         self, request: spool_pb2.UpdateJobStatusRequest, context: Ctx
@@ -82,22 +102,35 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
         (state,) = _states([request.state]) if request.state else (None,)
         if state is None:
             raise InvalidArgument("give the new state")
-        info = await self.spool.update_status(caller(), request.job_id, state, request.state_message)
+        info = await self.spool.update_status(
+            caller(), request.job_id, state, request.state_message
+        )
         return spool_pb2.UpdateJobStatusResponse(job=convert.job(info))
 
     async def CreateUploadUrl(
         self, request: spool_pb2.CreateUploadUrlRequest, context: Ctx
     ) -> spool_pb2.CreateUploadUrlResponse:
-        upload_id, url = await self.spool.create_upload(caller(), convert.submission(request.header))
+        upload_id, url = await self.spool.create_upload(
+            caller(), convert.submission(request.header)
+        )
         return spool_pb2.CreateUploadUrlResponse(
-            upload_id=upload_id, url=url.url, headers=url.headers, expire_time=convert.ts(url.expire_time)
+            upload_id=upload_id,
+            url=url.url,
+            headers=url.headers,
+            expire_time=convert.ts(url.expire_time),
         )
 
-    async def CommitUpload(self, request: spool_pb2.CommitUploadRequest, context: Ctx) -> spool_pb2.CommitUploadResponse:
-        return spool_pb2.CommitUploadResponse(job=convert.job(await self.spool.commit_upload(caller(), request.upload_id)))
+    async def CommitUpload(
+        self, request: spool_pb2.CommitUploadRequest, context: Ctx
+    ) -> spool_pb2.CommitUploadResponse:
+        return spool_pb2.CommitUploadResponse(
+            job=convert.job(await self.spool.commit_upload(caller(), request.upload_id))
+        )
 
     async def CreateDownloadUrl(
         self, request: spool_pb2.CreateDownloadUrlRequest, context: Ctx
     ) -> spool_pb2.CreateDownloadUrlResponse:
         url = await self.spool.download_url(caller(), request.job_id)
-        return spool_pb2.CreateDownloadUrlResponse(url=url.url, expire_time=convert.ts(url.expire_time))
+        return spool_pb2.CreateDownloadUrlResponse(
+            url=url.url, expire_time=convert.ts(url.expire_time)
+        )

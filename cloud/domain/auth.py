@@ -46,7 +46,9 @@ class Auth:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def authenticate_user(self, company_code: str, credential: Credential) -> tuple[Tokens, User, int]:
+    async def authenticate_user(
+        self, company_code: str, credential: Credential
+    ) -> tuple[Tokens, User, int]:
         async with self.rt.db.session() as session:
             tenant = await tenant_by_code(session, company_code)
             if tenant is None:
@@ -56,7 +58,8 @@ class Auth:
             raise Unauthenticated(_BAD_CREDENTIALS, reason="BAD_CREDENTIALS")
         if user.disabled:
             raise PermissionDenied(
-                f"the account {user.login} is disabled; ask your administrator", reason="USER_DISABLED"
+                f"the account {user.login} is disabled; ask your administrator",
+                reason="USER_DISABLED",
             )
         principal = Principal(
             kind=PrincipalKind.USER,
@@ -68,17 +71,27 @@ class Auth:
         )
         tokens = await self._open_session(principal)
         async with self.rt.db.session() as session:
-            cards = len((await session.execute(select(Card.id).where(Card.user_id == user.id))).all())
+            cards = len(
+                (await session.execute(select(Card.id).where(Card.user_id == user.id))).all()
+            )
         return tokens, user, cards
 
-    async def _find_user(self, session: AsyncSession, tenant: Tenant, credential: Credential) -> User | None:
-        given = [bool(credential.login or credential.password), bool(credential.pin), bool(credential.card)]
+    async def _find_user(
+        self, session: AsyncSession, tenant: Tenant, credential: Credential
+    ) -> User | None:
+        given = [
+            bool(credential.login or credential.password),
+            bool(credential.pin),
+            bool(credential.card),
+        ]
         if sum(given) != 1:
             raise InvalidArgument("give exactly one of login+password, PIN or card")
         scoped = select(User).where(User.tenant_id == tenant.id)
         if credential.pin:
             digest = credentials.keyed_hash(tenant.credential_key, "pin", credential.pin.strip())
-            return (await session.execute(scoped.where(User.pin_hash == digest))).scalar_one_or_none()
+            return (
+                await session.execute(scoped.where(User.pin_hash == digest))
+            ).scalar_one_or_none()
         if credential.card:
             try:
                 digest = credentials.card_hash(tenant.credential_key, credential.card)
@@ -92,7 +105,9 @@ class Auth:
                 )
             ).scalar_one_or_none()
         user = (
-            await session.execute(scoped.where(User.login_key == credential.login.strip().casefold()))
+            await session.execute(
+                scoped.where(User.login_key == credential.login.strip().casefold())
+            )
         ).scalar_one_or_none()
         ok = await asyncio.to_thread(
             credentials.verify_password, credential.password, user.password_hash if user else None
@@ -112,7 +127,9 @@ class Auth:
             if kind is DeviceKind.NODE:
                 row = (
                     await session.execute(
-                        select(Node).where(Node.tenant_id == tenant.id, Node.serial_number == serial_number)
+                        select(Node).where(
+                            Node.tenant_id == tenant.id, Node.serial_number == serial_number
+                        )
                     )
                 ).scalar_one_or_none()
             else:
@@ -132,14 +149,22 @@ class Auth:
             row.last_seen_at = now
             device_id, tenant_id = row.id, tenant.id
         principal = Principal(
-            kind=PrincipalKind(int(kind)), tenant_id=tenant_id, subject_id=device_id, session_id=new_id()
+            kind=PrincipalKind(int(kind)),
+            tenant_id=tenant_id,
+            subject_id=device_id,
+            session_id=new_id(),
         )
         return await self._open_session(principal), device_id, tenant_id
 
     async def operator_session(self) -> Tokens:
         """Mints a platform operator session (local admin CLI only)."""
         return await self._open_session(
-            Principal(kind=PrincipalKind.OPERATOR, tenant_id="", subject_id="operator", session_id=new_id())
+            Principal(
+                kind=PrincipalKind.OPERATOR,
+                tenant_id="",
+                subject_id="operator",
+                session_id=new_id(),
+            )
         )
 
     async def _open_session(self, principal: Principal) -> Tokens:
@@ -183,14 +208,20 @@ class Auth:
             # device must not come back: either way the session ends for everyone holding it.
             await self._end_session(session_id)
             if reused:
-                raise Unauthenticated("the session has ended; log in again", reason="REFRESH_REUSED")
-            raise Unauthenticated("the account or device is no longer active", reason="SESSION_ENDED")
+                raise Unauthenticated(
+                    "the session has ended; log in again", reason="REFRESH_REUSED"
+                )
+            raise Unauthenticated(
+                "the account or device is no longer active", reason="SESSION_ENDED"
+            )
         access, access_expire = self.rt.signer.issue(principal, now)
         return Tokens(access, access_expire, f"{session_id}.{new_secret}", expire)
 
     async def _end_session(self, session_id: str) -> None:
         async with self.rt.db.session() as session, session.begin():
-            await session.execute(update(Session).where(Session.id == session_id).values(revoked=True))
+            await session.execute(
+                update(Session).where(Session.id == session_id).values(revoked=True)
+            )
 
     async def _current_principal(self, session: AsyncSession, row: Session) -> Principal | None:
         """Re-reads rights and state so a refresh reflects changes since login."""
@@ -200,14 +231,24 @@ class Auth:
             user = await session.get(User, row.principal_id)
             if user is None or user.disabled:
                 return None
-            return Principal(kind, tenant_id, user.id, row.id, decode_rights(user.rights), user.login)
+            return Principal(
+                kind, tenant_id, user.id, row.id, decode_rights(user.rights), user.login
+            )
         if kind is PrincipalKind.NODE:
             node = await session.get(Node, row.principal_id)
-            return None if node is None or node.revoked else Principal(kind, tenant_id, node.id, row.id)
+            return (
+                None
+                if node is None or node.revoked
+                else Principal(kind, tenant_id, node.id, row.id)
+            )
         if kind is PrincipalKind.OPERATOR:
             return Principal(kind, "", row.principal_id, row.id)
         device = await session.get(Device, row.principal_id)
-        return None if device is None or device.revoked else Principal(kind, tenant_id, device.id, row.id)
+        return (
+            None
+            if device is None or device.revoked
+            else Principal(kind, tenant_id, device.id, row.id)
+        )
 
     async def revoke(self, refresh_token: str) -> None:
         session_id, _, secret = refresh_token.partition(".")

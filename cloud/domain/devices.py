@@ -22,6 +22,7 @@ from cloud.errors import AlreadyExists, InvalidArgument, NotFound
 _QUEUE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _URI_SCHEMES = {"lpd", "ipp", "ipps", "socket", "file"}
 T = TypeVar("T", Printer, Device, Node)
+Agent = TypeVar("Agent", Device, Node)
 
 
 @dataclass
@@ -64,7 +65,8 @@ def check_device_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.scheme not in _URI_SCHEMES:
         raise InvalidArgument(
-            f"device_uri scheme must be one of {', '.join(sorted(_URI_SCHEMES))}", reason="INVALID_URI"
+            f"device_uri scheme must be one of {', '.join(sorted(_URI_SCHEMES))}",
+            reason="INVALID_URI",
         )
     if parts.scheme != "file" and not parts.hostname:
         raise InvalidArgument("device_uri needs a host", reason="INVALID_URI")
@@ -82,9 +84,13 @@ class Devices:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def _get(self, session: AsyncSession, model: type[T], tenant_id: str, row_id: str, what: str) -> T:
+    async def _get(
+        self, session: AsyncSession, model: type[T], tenant_id: str, row_id: str, what: str
+    ) -> T:
         row = (
-            await session.execute(select(model).where(model.tenant_id == tenant_id, model.id == row_id))
+            await session.execute(
+                select(model).where(model.tenant_id == tenant_id, model.id == row_id)
+            )
         ).scalar_one_or_none()
         if row is None:
             raise NotFound(f"{what} {row_id} not found")
@@ -113,13 +119,17 @@ class Devices:
 
     # Printers -----------------------------------------------------------------------------
 
-    async def create_printer(self, principal: Principal | None, tenant_id: str, f: PrinterFields) -> Printer:
+    async def create_printer(
+        self, principal: Principal | None, tenant_id: str, f: PrinterFields
+    ) -> Printer:
         if principal is not None:
             principal.require_admin("creating printers")
             tenant_id = principal.require_tenant()
         name = (f.name or "").strip().lower()
         if not _QUEUE.match(name):
-            raise InvalidArgument("a queue name is 1-63 of a-z, 0-9, '_' and '-'", reason="INVALID_QUEUE")
+            raise InvalidArgument(
+                "a queue name is 1-63 of a-z, 0-9, '_' and '-'", reason="INVALID_QUEUE"
+            )
         now = self.rt.clock()
         try:
             async with self.rt.db.session() as session, session.begin():
@@ -154,7 +164,8 @@ class Devices:
         row = (
             await session.execute(
                 select(Printer).where(
-                    Printer.tenant_id == tenant_id, (Printer.id == ref) | (Printer.name == ref.lower())
+                    Printer.tenant_id == tenant_id,
+                    (Printer.id == ref) | (Printer.name == ref.lower()),
                 )
             )
         ).scalar_one_or_none()
@@ -162,15 +173,21 @@ class Devices:
             raise NotFound(f"no queue named {ref}", reason="UNKNOWN_QUEUE")
         return row
 
-    async def get_printer(self, principal: Principal, printer_id: str = "", name: str = "") -> Printer:
+    async def get_printer(
+        self, principal: Principal, printer_id: str = "", name: str = ""
+    ) -> Printer:
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
             return await self.printer_by_ref(session, tenant_id, printer_id or name)
 
-    async def list_printers(self, principal: Principal, page_size: int, page_token: str) -> tuple[list[Printer], str]:
+    async def list_printers(
+        self, principal: Principal, page_size: int, page_token: str
+    ) -> tuple[list[Printer], str]:
         return await self._list(principal, Printer, page_size, page_token, "printers")
 
-    async def update_printer(self, principal: Principal, printer_id: str, f: PrinterFields) -> Printer:
+    async def update_printer(
+        self, principal: Principal, printer_id: str, f: PrinterFields
+    ) -> Printer:
         principal.require_admin("changing printers")
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
@@ -215,19 +232,27 @@ class Devices:
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
             printers = list(
-                (await session.execute(select(Printer).where(Printer.tenant_id == tenant_id).order_by(Printer.name))).scalars()
+                (
+                    await session.execute(
+                        select(Printer).where(Printer.tenant_id == tenant_id).order_by(Printer.name)
+                    )
+                ).scalars()
             )
         base = self.rt.settings.public_url.replace("https://", "ipps://", 1)
         return [(p, [f"{base}/ipp/print/{p.name}"]) for p in printers]
 
     # MFP devices and sync agents ----------------------------------------------------------
 
-    async def create_device(self, principal: Principal | None, tenant_id: str, f: DeviceFields) -> tuple[Device, str]:
+    async def create_device(
+        self, principal: Principal | None, tenant_id: str, f: DeviceFields
+    ) -> tuple[Device, str]:
         if principal is not None:
             principal.require_admin("creating devices")
             tenant_id = principal.require_tenant()
         if f.kind not in (DeviceKind.MFP, DeviceKind.SYNC_AGENT):
-            raise InvalidArgument("a device is an MFP or a sync agent; create nodes with CreateNode")
+            raise InvalidArgument(
+                "a device is an MFP or a sync agent; create nodes with CreateNode"
+            )
         token = credentials.new_access_token()
         now = self.rt.clock()
         try:
@@ -253,7 +278,14 @@ class Devices:
                 )
                 session.add(device)
                 await session.flush()
-                audit(session, now, principal, "device.create", device.serial_number, tenant_id=tenant_id)
+                audit(
+                    session,
+                    now,
+                    principal,
+                    "device.create",
+                    device.serial_number,
+                    tenant_id=tenant_id,
+                )
         except IntegrityError as exc:
             raise AlreadyExists(f"a device with serial {f.serial_number} exists") from exc
         return device, token
@@ -265,7 +297,9 @@ class Devices:
         async with self.rt.db.session() as session:
             return await self._get(session, Device, tenant_id, device_id, "device")
 
-    async def list_devices(self, principal: Principal, page_size: int, page_token: str) -> tuple[list[Device], str]:
+    async def list_devices(
+        self, principal: Principal, page_size: int, page_token: str
+    ) -> tuple[list[Device], str]:
         return await self._list(principal, Device, page_size, page_token, "devices")
 
     async def delete_device(self, principal: Principal, device_id: str) -> None:
@@ -287,7 +321,12 @@ class Devices:
     # Nodes ----------------------------------------------------------------------------------
 
     async def create_node(
-        self, principal: Principal | None, tenant_id: str, serial: str, display_name: str, location: str
+        self,
+        principal: Principal | None,
+        tenant_id: str,
+        serial: str,
+        display_name: str,
+        location: str,
     ) -> tuple[Node, str]:
         if principal is not None:
             principal.require_admin("creating nodes")
@@ -312,7 +351,9 @@ class Devices:
                 )
                 session.add(node)
                 await session.flush()
-                audit(session, now, principal, "node.create", node.serial_number, tenant_id=tenant_id)
+                audit(
+                    session, now, principal, "node.create", node.serial_number, tenant_id=tenant_id
+                )
         except IntegrityError as exc:
             raise AlreadyExists(f"a node with serial {serial} exists") from exc
         return node, token
@@ -324,7 +365,9 @@ class Devices:
         async with self.rt.db.session() as session:
             return await self._get(session, Node, tenant_id, node_id, "node")
 
-    async def list_nodes(self, principal: Principal, page_size: int, page_token: str) -> tuple[list[Node], str]:
+    async def list_nodes(
+        self, principal: Principal, page_size: int, page_token: str
+    ) -> tuple[list[Node], str]:
         return await self._list(principal, Node, page_size, page_token, "nodes")
 
     async def delete_node(self, principal: Principal, node_id: str) -> None:
@@ -333,7 +376,14 @@ class Devices:
     async def rotate_node_token(self, principal: Principal, node_id: str) -> str:
         return await self._rotate(principal, Node, node_id, "node")
 
-    async def _revoke(self, principal: Principal, model: type[Device] | type[Node], row_id: str, what: str, delete: bool) -> None:
+    async def _revoke(
+        self,
+        principal: Principal,
+        model: type[Agent],
+        row_id: str,
+        what: str,
+        delete: bool,
+    ) -> None:
         principal.require_admin(f"deleting a {what}")
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
@@ -342,9 +392,17 @@ class Devices:
             # Kept as a revoked row: accounting and jobs still name it.
             row.revoked = True
             await revoke_sessions(session, row.id)
-            audit(session, now, principal, f"{what}.{'delete' if delete else 'revoke'}", row.serial_number)
+            audit(
+                session,
+                now,
+                principal,
+                f"{what}.{'delete' if delete else 'revoke'}",
+                row.serial_number,
+            )
 
-    async def _rotate(self, principal: Principal, model: type[Device] | type[Node], row_id: str, what: str) -> str:
+    async def _rotate(
+        self, principal: Principal, model: type[Agent], row_id: str, what: str
+    ) -> str:
         principal.require_admin(f"rotating a {what} token")
         tenant_id = principal.require_tenant()
         token = credentials.new_access_token()
@@ -356,4 +414,3 @@ class Devices:
             await revoke_sessions(session, row.id)
             audit(session, now, principal, f"{what}.rotate_token", row.serial_number)
         return token
-

@@ -66,7 +66,9 @@ def normalize_login(login: str) -> tuple[str, str]:
 async def card_count(session: AsyncSession, user_id: str) -> int:
     return int(
         (
-            await session.execute(select(func.count()).select_from(Card).where(Card.user_id == user_id))
+            await session.execute(
+                select(func.count()).select_from(Card).where(Card.user_id == user_id)
+            )
         ).scalar_one()
     )
 
@@ -100,7 +102,9 @@ class Directory:
     async def user_by_login(self, session: AsyncSession, tenant_id: str, login: str) -> User | None:
         return (
             await session.execute(
-                select(User).where(User.tenant_id == tenant_id, User.login_key == login.strip().casefold())
+                select(User).where(
+                    User.tenant_id == tenant_id, User.login_key == login.strip().casefold()
+                )
             )
         ).scalar_one_or_none()
 
@@ -111,7 +115,9 @@ class Directory:
             tenant_id = principal.require_tenant()
         login, key = normalize_login(new.fields.login or "")
         password_hash = (
-            await asyncio.to_thread(credentials.hash_password, new.password) if new.password else None
+            await asyncio.to_thread(credentials.hash_password, new.password)
+            if new.password
+            else None
         )
         now = self.rt.clock()
         try:
@@ -148,7 +154,9 @@ class Directory:
             raise AlreadyExists("that login, PIN or card is already in use") from exc
         return user
 
-    async def get(self, principal: Principal, user_id: str = "", login: str = "") -> tuple[User, int]:
+    async def get(
+        self, principal: Principal, user_id: str = "", login: str = ""
+    ) -> tuple[User, int]:
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
             if user_id:
@@ -163,7 +171,7 @@ class Directory:
                 raise NotFound(f"user {user_id or login} not found")
             return user, await card_count(session, user.id)
 
-    async def list(
+    async def list_users(
         self, principal: Principal, page_size: int, page_token: str, include_disabled: bool
     ) -> tuple[list[tuple[User, int]], str]:
         tenant_id = principal.require_tenant()
@@ -175,7 +183,11 @@ class Directory:
             query = query.where(User.disabled.is_(False))
         async with self.rt.db.session() as session:
             users = list(
-                (await session.execute(query.order_by(User.login_key).offset(offset).limit(limit))).scalars()
+                (
+                    await session.execute(
+                        query.order_by(User.login_key).offset(offset).limit(limit)
+                    )
+                ).scalars()
             )
             result = await session.execute(
                 select(Card.user_id, func.count())
@@ -185,7 +197,9 @@ class Directory:
             counts = {user_id: int(n) for user_id, n in result.tuples()}
         return [(u, counts.get(u.id, 0)) for u in users], next_page_token(offset, limit, len(users))
 
-    async def update(self, principal: Principal, user_id: str, change: UserFields) -> tuple[User, int]:
+    async def update(
+        self, principal: Principal, user_id: str, change: UserFields
+    ) -> tuple[User, int]:
         principal.require_admin("changing users")
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
@@ -247,7 +261,9 @@ class Directory:
                 user.updated_at = now
                 audit(session, now, principal, "user.add_card", user.login)
         except IntegrityError as exc:
-            raise AlreadyExists("that card is bound to a user already", reason="CARD_TAKEN") from exc
+            raise AlreadyExists(
+                "that card is bound to a user already", reason="CARD_TAKEN"
+            ) from exc
 
     async def remove_card(self, principal: Principal, user_id: str, card: str) -> None:
         principal.require_admin("removing cards")
@@ -272,7 +288,9 @@ class Directory:
         digest = credentials.pin_hash(tenant.credential_key, pin)
         taken = (
             await session.execute(
-                select(User.id).where(User.tenant_id == tenant.id, User.pin_hash == digest, User.id != user.id)
+                select(User.id).where(
+                    User.tenant_id == tenant.id, User.pin_hash == digest, User.id != user.id
+                )
             )
         ).first()
         if taken:
@@ -293,7 +311,9 @@ class Directory:
         if owner is not None:
             raise AlreadyExists("that card is bound to another user", reason="CARD_TAKEN")
         session.add(
-            Card(id=new_id(), tenant_id=tenant.id, user_id=user.id, card_hash=digest, created_at=now)
+            Card(
+                id=new_id(), tenant_id=tenant.id, user_id=user.id, card_hash=digest, created_at=now
+            )
         )
 
     def require_sync(self, principal: Principal) -> str:

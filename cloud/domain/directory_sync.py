@@ -53,7 +53,11 @@ class SyncSummary:
 
 
 async def sync_users(
-    rt: Runtime, principal: Principal, tenant_id: str, header: SyncHeader, records: AsyncIterator[SyncRecord]
+    rt: Runtime,
+    principal: Principal,
+    tenant_id: str,
+    header: SyncHeader,
+    records: AsyncIterator[SyncRecord],
 ) -> SyncSummary:
     """Applies a sync run; records that fail validation are reported, the rest applied."""
     if header.source not in (UserSource.LDAP, UserSource.AZURE_AD, UserSource.LOCAL):
@@ -81,10 +85,14 @@ async def sync_users(
         key = tenant.credential_key
         users = {
             u.login_key: u
-            for u in (await session.execute(select(User).where(User.tenant_id == tenant_id))).scalars()
+            for u in (
+                await session.execute(select(User).where(User.tenant_id == tenant_id))
+            ).scalars()
         }
         pins = {u.pin_hash: u.id for u in users.values() if u.pin_hash}
-        card_rows = await session.execute(select(Card.card_hash, Card.user_id).where(Card.tenant_id == tenant_id))
+        card_rows = await session.execute(
+            select(Card.card_hash, Card.user_id).where(Card.tenant_id == tenant_id)
+        )
         cards = {digest: user_id for digest, user_id in card_rows.tuples()}
         seen: set[str] = set()
         revision = tenant.directory_revision
@@ -101,7 +109,9 @@ async def sync_users(
                 summary.problems.append((record.login, exc.message))
                 continue
             if login_key in seen:
-                summary.problems.append((login, "the login appears twice in this run; the first was kept"))
+                summary.problems.append(
+                    (login, "the login appears twice in this run; the first was kept")
+                )
                 continue
             seen.add(login_key)
             user = users.get(login_key)
@@ -158,7 +168,11 @@ async def sync_users(
             await session.flush()
         if header.full:
             for user in users.values():
-                if user.login_key not in seen and user.source == int(header.source) and not user.disabled:
+                if (
+                    user.login_key not in seen
+                    and user.source == int(header.source)
+                    and not user.disabled
+                ):
                     # Gone from the directory: disabled, never deleted, so history stays.
                     user.disabled = True
                     user.revision = await next_revision()
@@ -241,11 +255,23 @@ async def _sync_cards(
     add = wanted - have
     remove = (have - wanted) if record.replace_cards else set()
     for digest in add:
-        session.add(Card(id=new_id(), tenant_id=user.tenant_id, user_id=user.id, card_hash=digest, created_at=now))
+        session.add(
+            Card(
+                id=new_id(),
+                tenant_id=user.tenant_id,
+                user_id=user.id,
+                card_hash=digest,
+                created_at=now,
+            )
+        )
         cards[digest] = user.id
     if remove:
         await session.execute(
-            delete(Card).where(Card.tenant_id == user.tenant_id, Card.user_id == user.id, Card.card_hash.in_(remove))
+            delete(Card).where(
+                Card.tenant_id == user.tenant_id,
+                Card.user_id == user.id,
+                Card.card_hash.in_(remove),
+            )
         )
         for digest in remove:
             cards.pop(digest, None)

@@ -41,7 +41,9 @@ class AccessRight(IntEnum):
     ADMIN = 6
 
 
-DEFAULT_RIGHTS = frozenset({AccessRight.PRINT, AccessRight.COPY, AccessRight.SCAN, AccessRight.COLOR})
+DEFAULT_RIGHTS = frozenset(
+    {AccessRight.PRINT, AccessRight.COPY, AccessRight.SCAN, AccessRight.COLOR}
+)
 
 
 class UserSource(IntEnum):

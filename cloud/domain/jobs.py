@@ -38,7 +38,9 @@ class JobOptions:
     @staticmethod
     def from_json(text: str) -> JobOptions:
         data = json.loads(text or "{}")
-        return JobOptions(**{k: data[k] for k in ("copies", "duplex", "mono", "media") if k in data})
+        return JobOptions(
+            **{k: data[k] for k in ("copies", "duplex", "mono", "media") if k in data}
+        )
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,10 @@ class JobInfo:
 
 
 def job_query() -> Select[tuple[Job, str, str]]:
-    return select(Job, Printer.name, User.login).join(Printer, Printer.id == Job.printer_id).join(
-        User, User.id == Job.owner_user_id
+    return (
+        select(Job, Printer.name, User.login)
+        .join(Printer, Printer.id == Job.printer_id)
+        .join(User, User.id == Job.owner_user_id)
     )
 
 

@@ -61,7 +61,9 @@ def audit(
     """Adds an audit event to the caller's transaction."""
     session.add(
         AuditEvent(
-            tenant_id=tenant_id if tenant_id is not None else (principal.tenant_id or None)
+            tenant_id=tenant_id
+            if tenant_id is not None
+            else (principal.tenant_id or None)
             if principal
             else None,
             at=now,

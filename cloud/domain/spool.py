@@ -19,7 +19,15 @@ from cloud.domain.devices import Devices, decode_formats
 from cloud.domain.directory import decode_rights
 from cloud.domain.enums import AccessRight, DocumentFormat, JobState, PrincipalKind, QueueModel
 from cloud.domain.formats import StreamSniffer, count_pages, detect_format
-from cloud.domain.jobs import JobInfo, JobSubmission, finish, held_message, job_query, load_job, may_see
+from cloud.domain.jobs import (
+    JobInfo,
+    JobSubmission,
+    finish,
+    held_message,
+    job_query,
+    load_job,
+    may_see,
+)
 from cloud.domain.principal import Principal
 from cloud.domain.runtime import Runtime, audit, new_id, next_page_token, page_window
 from cloud.errors import (
@@ -59,12 +67,20 @@ class Spool:
                     return existing
         limit = self.rt.settings.max_job_bytes
         if header.size_hint > limit:
-            raise TooLarge(f"the document is {header.size_hint} bytes; the limit is {limit}", reason="JOB_TOO_LARGE")
+            raise TooLarge(
+                f"the document is {header.size_hint} bytes; the limit is {limit}",
+                reason="JOB_TOO_LARGE",
+            )
         self._check_format(printer, header.format)
         return await self._ingest(principal, header, owner, printer, chunks)
 
     async def _ingest(
-        self, principal: Principal, header: JobSubmission, owner: User, printer: Printer, chunks: AsyncIterator[bytes]
+        self,
+        principal: Principal,
+        header: JobSubmission,
+        owner: User,
+        printer: Printer,
+        chunks: AsyncIterator[bytes],
     ) -> JobInfo:
         staging = self.rt.blobs.staging_dir
         await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
@@ -80,7 +96,9 @@ class Spool:
             job_id = new_id()
             blob_key = f"{owner.tenant_id}/jobs/{job_id}"
             await self.rt.blobs.put_file(blob_key, part)
-            return await self._record(principal, header, owner, printer, job_id, blob_key, fmt, pages, sniffer)
+            return await self._record(
+                principal, header, owner, printer, job_id, blob_key, fmt, pages, sniffer
+            )
         except BaseException:
             # Broken stream, limit, cancellation or a failed commit: leave no blob behind.
             if blob_key:
@@ -99,7 +117,9 @@ class Spool:
             async for chunk in chunks:
                 sniffer.feed(chunk)
                 if sniffer.size > limit:
-                    raise TooLarge(f"the document is over the limit of {limit} bytes", reason="JOB_TOO_LARGE")
+                    raise TooLarge(
+                        f"the document is over the limit of {limit} bytes", reason="JOB_TOO_LARGE"
+                    )
                 pending += chunk
                 if len(pending) >= _WRITE_BATCH:
                     await asyncio.to_thread(fh.write, bytes(pending))
@@ -166,7 +186,9 @@ class Spool:
             # The same request_id won a race: answer with that job, drop this copy.
             await self.rt.blobs.delete(blob_key)
             async with self.rt.db.session() as session:
-                existing = await self._by_request(session, owner.tenant_id, owner.id, header.request_id)
+                existing = await self._by_request(
+                    session, owner.tenant_id, owner.id, header.request_id
+                )
             if existing is None:
                 raise
             return existing
@@ -174,7 +196,9 @@ class Spool:
 
     async def _owner(self, session: AsyncSession, principal: Principal, owner_login: str) -> User:
         tenant_id = principal.require_tenant()
-        acting_for_other = bool(owner_login) and owner_login.casefold() != principal.login.casefold()
+        acting_for_other = (
+            bool(owner_login) and owner_login.casefold() != principal.login.casefold()
+        )
         if principal.is_user and not acting_for_other:
             user = await session.get(User, principal.subject_id)
         elif principal.kind is PrincipalKind.NODE or principal.is_admin:
@@ -182,7 +206,9 @@ class Spool:
                 raise InvalidArgument("owner_login is required when a node submits a job")
             user = (
                 await session.execute(
-                    select(User).where(User.tenant_id == tenant_id, User.login_key == owner_login.casefold())
+                    select(User).where(
+                        User.tenant_id == tenant_id, User.login_key == owner_login.casefold()
+                    )
                 )
             ).scalar_one_or_none()
             if user is None:
@@ -201,24 +227,36 @@ class Spool:
         allowed = decode_formats(printer.formats)
         if allowed and fmt not in _UNKNOWN and fmt not in allowed:
             raise InvalidArgument(
-                f"queue {printer.name} does not take {fmt.mime_type}", reason="DOCUMENT_FORMAT_NOT_SUPPORTED"
+                f"queue {printer.name} does not take {fmt.mime_type}",
+                reason="DOCUMENT_FORMAT_NOT_SUPPORTED",
             )
 
-    async def _by_request(self, session: AsyncSession, tenant_id: str, owner_id: str, request_id: str) -> JobInfo | None:
+    async def _by_request(
+        self, session: AsyncSession, tenant_id: str, owner_id: str, request_id: str
+    ) -> JobInfo | None:
         row = (
             await session.execute(
-                job_query().where(Job.tenant_id == tenant_id, Job.owner_user_id == owner_id, Job.request_id == request_id)
+                job_query().where(
+                    Job.tenant_id == tenant_id,
+                    Job.owner_user_id == owner_id,
+                    Job.request_id == request_id,
+                )
             )
         ).first()
         return JobInfo(*row) if row else None
 
     # Uploads straight to storage ------------------------------------------------------------
 
-    async def create_upload(self, principal: Principal, header: JobSubmission) -> tuple[str, SignedUrl]:
+    async def create_upload(
+        self, principal: Principal, header: JobSubmission
+    ) -> tuple[str, SignedUrl]:
         header = header.checked()
         limit = self.rt.settings.max_job_bytes
         if header.size_hint > limit:
-            raise TooLarge(f"the document is {header.size_hint} bytes; the limit is {limit}", reason="JOB_TOO_LARGE")
+            raise TooLarge(
+                f"the document is {header.size_hint} bytes; the limit is {limit}",
+                reason="JOB_TOO_LARGE",
+            )
         now = self.rt.clock()
         upload_id = new_id()
         async with self.rt.db.session() as session, session.begin():
@@ -248,9 +286,13 @@ class Spool:
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
             upload = (
-                await session.execute(select(Upload).where(Upload.tenant_id == tenant_id, Upload.id == upload_id))
+                await session.execute(
+                    select(Upload).where(Upload.tenant_id == tenant_id, Upload.id == upload_id)
+                )
             ).scalar_one_or_none()
-            if upload is None or (principal.is_user and upload.owner_user_id != principal.subject_id):
+            if upload is None or (
+                principal.is_user and upload.owner_user_id != principal.subject_id
+            ):
                 raise NotFound(f"upload {upload_id} not found", reason="UNKNOWN_UPLOAD")
             if upload.job_id:
                 return await load_job(session, principal, upload.job_id)
@@ -260,14 +302,22 @@ class Spool:
         try:
             size = await self.rt.blobs.size(upload.blob_key)
         except BlobNotFound as exc:
-            raise FailedPrecondition("nothing was uploaded to this upload's URL", reason="UPLOAD_MISSING") from exc
+            raise FailedPrecondition(
+                "nothing was uploaded to this upload's URL", reason="UPLOAD_MISSING"
+            ) from exc
         if size > upload.max_bytes:
             await self.rt.blobs.delete(upload.blob_key)
-            raise TooLarge(f"the upload is over the limit of {upload.max_bytes} bytes", reason="JOB_TOO_LARGE")
+            raise TooLarge(
+                f"the upload is over the limit of {upload.max_bytes} bytes", reason="JOB_TOO_LARGE"
+            )
         header = JobSubmission.from_json(upload.header)
-        info = await self._ingest(principal, header, owner, printer, self.rt.blobs.read(upload.blob_key))
+        info = await self._ingest(
+            principal, header, owner, printer, self.rt.blobs.read(upload.blob_key)
+        )
         async with self.rt.db.session() as session, session.begin():
-            await session.execute(update(Upload).where(Upload.id == upload.id).values(job_id=info.job.id))
+            await session.execute(
+                update(Upload).where(Upload.id == upload.id).values(job_id=info.job.id)
+            )
         await self.rt.blobs.delete(upload.blob_key)
         return info
 
@@ -277,7 +327,7 @@ class Spool:
         async with self.rt.db.session() as session:
             return await load_job(session, principal, job_id)
 
-    async def list(
+    async def list_jobs(
         self,
         principal: Principal,
         page_size: int,
@@ -301,31 +351,47 @@ class Spool:
         if printer_id:
             query = query.where(Job.printer_id == printer_id)
         async with self.rt.db.session() as session:
-            rows = (await session.execute(query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit))).all()
+            rows = (
+                await session.execute(
+                    query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
+                )
+            ).all()
         jobs = [JobInfo(*row) for row in rows]
         return jobs, next_page_token(offset, limit, len(jobs))
 
-    async def download(self, principal: Principal, job_id: str, offset: int = 0) -> tuple[JobInfo, AsyncIterator[bytes]]:
+    async def download(
+        self, principal: Principal, job_id: str, offset: int = 0
+    ) -> tuple[JobInfo, AsyncIterator[bytes]]:
         if offset < 0:
             raise InvalidArgument("offset must not be negative")
         info = await self.get(principal, job_id)
         if not info.job.blob_key:
             raise FailedPrecondition(
-                f"the data of job {job_id} is gone ({JobState(info.job.state).name.lower()})", reason="JOB_DATA_GONE"
+                f"the data of job {job_id} is gone ({JobState(info.job.state).name.lower()})",
+                reason="JOB_DATA_GONE",
             )
         if offset > info.job.size_bytes:
-            raise InvalidArgument(f"offset {offset} is past the end of the job ({info.job.size_bytes} bytes)")
+            raise InvalidArgument(
+                f"offset {offset} is past the end of the job ({info.job.size_bytes} bytes)"
+            )
         return info, self.rt.blobs.read(info.job.blob_key, offset)
 
     async def download_url(self, principal: Principal, job_id: str) -> SignedUrl:
         info, _ = await self.download(principal, job_id)
         assert info.job.blob_key
-        return await self.rt.blobs.download_url(info.job.blob_key, self.rt.settings.download_url_ttl)
+        return await self.rt.blobs.download_url(
+            info.job.blob_key, self.rt.settings.download_url_ttl
+        )
 
     # State changes ------------------------------------------------------------------------
 
     async def release(
-        self, principal: Principal, job_ids: list[str], all_held: bool, printer_ref: str, owner_login: str
+        self,
+        principal: Principal,
+        job_ids: list[str],
+        all_held: bool,
+        printer_ref: str,
+        owner_login: str,
     ) -> list[JobInfo]:
         tenant_id = principal.require_tenant()
         if not job_ids and not all_held:
@@ -347,12 +413,12 @@ class Spool:
                 raise InvalidArgument("name the printer to release to", reason="NO_PRINTER")
             target = await self.devices.printer_by_ref(session, tenant_id, printer_ref)
             query = job_query().where(Job.tenant_id == tenant_id, Job.owner_user_id == owner.id)
-            if job_ids:
-                query = query.where(Job.id.in_(job_ids))
-            else:
-                query = query.where(Job.state == int(JobState.HELD))
-            rows = [JobInfo(*r) for r in (await session.execute(query.order_by(Job.created_at))).all()]
-            missing = set(job_ids) - {r.job.id for r in rows}
+            chosen = Job.id.in_(job_ids) if job_ids else Job.state == int(JobState.HELD)
+            query = query.where(chosen)
+            rows = [
+                JobInfo(*r) for r in (await session.execute(query.order_by(Job.created_at))).all()
+            ]
+            missing: set[str] = set(job_ids) - {r.job.id for r in rows}
             if missing:
                 raise NotFound(f"job {sorted(missing)[0]} not found", reason="UNKNOWN_JOB")
             for info in rows:
@@ -375,9 +441,14 @@ class Spool:
             job = info.job
             if JobState(job.state).is_final:
                 raise FailedPrecondition(
-                    f"job {job.number} is already {JobState(job.state).name.lower()}", reason="JOB_FINAL"
+                    f"job {job.number} is already {JobState(job.state).name.lower()}",
+                    reason="JOB_FINAL",
                 )
-            if principal.is_user and not principal.is_admin and job.owner_user_id != principal.subject_id:
+            if (
+                principal.is_user
+                and not principal.is_admin
+                and job.owner_user_id != principal.subject_id
+            ):
                 raise NotFound(f"job {job_id} not found")
             who = principal.login or PrincipalKind(principal.kind).name.lower()
             finish(job, JobState.CANCELED, f"Canceled by {who}", now, timedelta(0))
@@ -387,7 +458,9 @@ class Spool:
             await self.rt.blobs.delete(key)
         return info
 
-    async def update_status(self, principal: Principal, job_id: str, state: JobState, message: str) -> JobInfo:
+    async def update_status(
+        self, principal: Principal, job_id: str, state: JobState, message: str
+    ) -> JobInfo:
         if not (principal.kind in (PrincipalKind.NODE, PrincipalKind.MFP) or principal.is_admin):
             raise PermissionDenied("only the node or device that delivers a job reports its status")
         allowed = {
@@ -410,7 +483,11 @@ class Spool:
                 text = message or ("Printed" if state is JobState.COMPLETED else "Delivery failed")
                 finish(job, state, text, now, timedelta(seconds=tenant.job_retention_seconds))
             else:
-                job.state, job.state_message, job.updated_at = int(state), message or "Printing", now
+                job.state, job.state_message, job.updated_at = (
+                    int(state),
+                    message or "Printing",
+                    now,
+                )
             audit(session, now, principal, "job.status", job.id, state.name)
         return info
 
@@ -435,14 +512,22 @@ class Spool:
             uploads = list(
                 (
                     await session.execute(
-                        select(Upload).where(Upload.expires_at < now, Upload.job_id.is_(None)).limit(batch)
+                        select(Upload)
+                        .where(Upload.expires_at < now, Upload.job_id.is_(None))
+                        .limit(batch)
                     )
                 ).scalars()
             )
             keys = [j.blob_key for j in jobs if j.blob_key] + [u.blob_key for u in uploads]
             for job in jobs:
                 if job.state == int(JobState.HELD):
-                    finish(job, JobState.EXPIRED, "Not released in time; the document was deleted", now, timedelta(0))
+                    finish(
+                        job,
+                        JobState.EXPIRED,
+                        "Not released in time; the document was deleted",
+                        now,
+                        timedelta(0),
+                    )
                     audit(session, now, None, "job.expire", job.id, tenant_id=job.tenant_id)
                 job.blob_key = None
             for upload in uploads:
@@ -454,7 +539,9 @@ class Spool:
 
 def _as_node(principal: Principal) -> Principal:
     """Devices act for the user standing at them, like a node does."""
-    return Principal(PrincipalKind.NODE, principal.tenant_id, principal.subject_id, principal.session_id)
+    return Principal(
+        PrincipalKind.NODE, principal.tenant_id, principal.subject_id, principal.session_id
+    )
 
 
 __all__ = ["JobInfo", "JobSubmission", "Spool", "may_see"]

@@ -100,7 +100,7 @@ class Tenants:
             raise NotFound(f"tenant {tenant_id} not found")
         return tenant
 
-    async def list(
+    async def list_tenants(
         self, principal: Principal, page_size: int, page_token: str
     ) -> tuple[list[Tenant], str]:
         if not principal.is_operator:
@@ -110,7 +110,10 @@ class Tenants:
             rows = list(
                 (
                     await session.execute(
-                        select(Tenant).order_by(Tenant.created_at, Tenant.id).offset(offset).limit(limit)
+                        select(Tenant)
+                        .order_by(Tenant.created_at, Tenant.id)
+                        .offset(offset)
+                        .limit(limit)
                     )
                 ).scalars()
             )
@@ -137,7 +140,9 @@ class Tenants:
 
     async def count(self) -> int:
         async with self.rt.db.session() as session:
-            return int((await session.execute(select(func.count()).select_from(Tenant))).scalar_one())
+            return int(
+                (await session.execute(select(func.count()).select_from(Tenant))).scalar_one()
+            )
 
 
 def _check_retention(retention: timedelta) -> None:

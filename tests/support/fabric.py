@@ -9,13 +9,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
-
-from cloud.config import CloudConfig
-from cloud.domain.devices import Devices, PrinterFields
-from cloud.domain.directory import Directory, NewUser, UserFields
-from cloud.domain.enums import AccessRight, QueueModel
-from cloud.domain.tenants import Tenants
-from cloud.server import RunningCloud, running_cloud
 from printfabric.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -24,6 +17,13 @@ from printfabric.v1 import (
     spool_pb2_grpc,
     tenant_pb2_grpc,
 )
+
+from cloud.config import CloudConfig
+from cloud.domain.devices import Devices, PrinterFields
+from cloud.domain.directory import Directory, NewUser, UserFields
+from cloud.domain.enums import AccessRight, QueueModel
+from cloud.domain.tenants import Tenants
+from cloud.server import RunningCloud, running_cloud
 
 ADMIN_RIGHTS = frozenset(
     {AccessRight.PRINT, AccessRight.COPY, AccessRight.SCAN, AccessRight.COLOR, AccessRight.ADMIN}
@@ -70,11 +70,16 @@ class CloudHarness:
     async def channel(self, token: str = "") -> grpc.aio.Channel:
         creds = grpc.ssl_channel_credentials(root_certificates=self.ca)
         if token:
-            creds = grpc.composite_channel_credentials(creds, grpc.access_token_call_credentials(token))
+            creds = grpc.composite_channel_credentials(
+                creds, grpc.access_token_call_credentials(token)
+            )
         channel = grpc.aio.secure_channel(
             self.target,
             creds,
-            options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)],
+            options=[
+                ("grpc.max_receive_message_length", 8 << 20),
+                ("grpc.max_send_message_length", 8 << 20),
+            ],
         )
         self.stack.push_async_callback(channel.close)
         return channel
@@ -87,7 +92,9 @@ class CloudHarness:
         resp = await anon.auth.AuthenticateUser(
             auth_pb2.AuthenticateUserRequest(
                 company_code=company_code,
-                credential=auth_pb2.UserCredential(password=auth_pb2.PasswordCredential(login=login, password=password)),
+                credential=auth_pb2.UserCredential(
+                    password=auth_pb2.PasswordCredential(login=login, password=password)
+                ),
             )
         )
         return await self.stubs(resp.tokens.access_token)
@@ -99,13 +106,20 @@ class CloudHarness:
         await Directory(self.rt).create(
             None,
             tenant.id,
-            NewUser(UserFields(login="admin", full_name="Ada Admin", rights=ADMIN_RIGHTS), password="admin-pass"),
+            NewUser(
+                UserFields(login="admin", full_name="Ada Admin", rights=ADMIN_RIGHTS),
+                password="admin-pass",
+            ),
         )
-        await Devices(self.rt).create_printer(None, tenant.id, PrinterFields(name="secure", model=model))
+        await Devices(self.rt).create_printer(
+            None, tenant.id, PrinterFields(name="secure", model=model)
+        )
         admin = await self.login(code, "admin", "admin-pass")
         return TenantHandle(tenant.id, code, admin, "admin", "admin-pass", "secure")
 
-    async def add_user(self, t: TenantHandle, login: str, password: str = "secret-pw", **kw: object) -> Stubs:
+    async def add_user(
+        self, t: TenantHandle, login: str, password: str = "secret-pw", **kw: object
+    ) -> Stubs:
         rights = kw.pop("rights", None)
         await Directory(self.rt).create(
             None,
@@ -121,7 +135,9 @@ class CloudHarness:
 
 
 @contextlib.asynccontextmanager
-async def cloud_harness(home: Path, database_url: str = "", **overrides: object) -> AsyncIterator[CloudHarness]:
+async def cloud_harness(
+    home: Path, database_url: str = "", **overrides: object
+) -> AsyncIterator[CloudHarness]:
     config = replace(
         CloudConfig(home=home, listen="127.0.0.1:0", database_url=database_url),
         **overrides,  # type: ignore[arg-type]
