@@ -24,6 +24,7 @@ from cloud.domain.enums import DEFAULT_RIGHTS, AccessRight, DeviceKind, QueueMod
 from cloud.domain.runtime import Runtime
 from cloud.domain.tenants import Tenants, tenant_by_code
 from cloud.errors import CloudError, NotFound
+from cloud.memory import limit_allocator_caching
 from cloud.server import build_runtime, running_cloud
 
 log = logging.getLogger("printfabric.cloud")
@@ -283,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = CloudConfig.from_env()
     try:
         if args.command in ("serve", "fabric"):
+            limit_allocator_caching()
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_serve(config, demo=args.command == "fabric"))
         else:

@@ -113,19 +113,23 @@ class Spool:
         limit = self.rt.settings.max_job_bytes
         fh: IO[bytes] = await asyncio.to_thread(part.open, "xb")
         try:
-            pending = bytearray()
+            # Small chunks are gathered so the thread hop is paid per MiB, not per chunk;
+            # writelines avoids copying them into one buffer.
+            pending: list[bytes] = []
+            pending_bytes = 0
             async for chunk in chunks:
                 sniffer.feed(chunk)
                 if sniffer.size > limit:
                     raise TooLarge(
                         f"the document is over the limit of {limit} bytes", reason="JOB_TOO_LARGE"
                     )
-                pending += chunk
-                if len(pending) >= _WRITE_BATCH:
-                    await asyncio.to_thread(fh.write, bytes(pending))
-                    pending.clear()
+                pending.append(chunk)
+                pending_bytes += len(chunk)
+                if pending_bytes >= _WRITE_BATCH:
+                    await asyncio.to_thread(fh.writelines, pending)
+                    pending, pending_bytes = [], 0
             if pending:
-                await asyncio.to_thread(fh.write, bytes(pending))
+                await asyncio.to_thread(fh.writelines, pending)
         finally:
             await asyncio.to_thread(fh.close)
         return sniffer

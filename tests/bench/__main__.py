@@ -1,0 +1,89 @@
+"""Runs every benchmark in order, prints a summary table, and exits 1 if any of them failed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tests.bench import spool_1gib
+
+
+class Outcome(Protocol):
+    """What a benchmark returns: its name, (metric, value) rows, and whether it passed."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def rows(self) -> Sequence[tuple[str, str]]: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """A benchmark that raised instead of measuring: a failure, with the reason as its row."""
+
+    name: str
+    rows: tuple[tuple[str, str], ...]
+    passed: bool = False
+
+
+# In the order they run; each takes the payload size in bytes.
+BENCHMARKS: dict[str, Callable[[int], Outcome]] = {
+    spool_1gib.NAME: spool_1gib.run,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    p.add_argument(
+        "--size",
+        type=spool_1gib.parse_size,
+        default=spool_1gib.DEFAULT_SIZE,
+        help="payload size, e.g. 256M for a quick run (default 1G)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS),
+        help="run only this benchmark (repeatable)",
+    )
+    return p
+
+
+def _table(outcomes: Sequence[Outcome]) -> str:
+    rows = [("benchmark", "metric", "value")]
+    for outcome in outcomes:
+        rows += [(outcome.name, metric, value) for metric, value in outcome.rows]
+        rows.append((outcome.name, "result", "PASS" if outcome.passed else "FAIL"))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    outcomes: list[Outcome] = []
+    started = time.perf_counter()
+    for name, bench in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        try:
+            outcomes.append(bench(args.size))
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            outcomes.append(Crashed(name, (("error", f"{type(exc).__name__}: {exc}"),)))
+    print(f"\nsummary ({time.perf_counter() - started:.0f} s)\n{_table(outcomes)}")
+    failed = [o.name for o in outcomes if not o.passed]
+    print(f"\nFAILED: {', '.join(failed)}" if failed else "\nall benchmarks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
