@@ -31,6 +31,7 @@ from cloud.security.tls import (
     issue_certificate,
     server_ssl_context,
 )
+from tests.support.fabric import CloudHarness
 
 HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -487,3 +488,16 @@ async def test_client_context_checks_the_hostname(pki: TlsFiles, asyncio_tls_por
 
 def test_server_context_minimum_is_tls12(pki: TlsFiles) -> None:
     assert server_ssl_context(pki).minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+async def test_the_cloud_listener_itself_refuses_tls_11_and_serves_tls_12(
+    sqlite_cloud: CloudHarness,
+) -> None:
+    port = sqlite_cloud.running.port
+    tls = sqlite_cloud.running.tls
+    _assert_legacy_client_can_speak_tls11(tls)
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        await asyncio.to_thread(_handshake, port, _legacy_client(), "localhost")
+    version, alpn, der = await asyncio.to_thread(_handshake, port, _tls12_client(tls), "localhost")
+    assert (version, alpn) == ("TLSv1.2", "h2")
+    assert isinstance(x509.load_der_x509_certificate(der).signature_hash_algorithm, hashes.SHA256)
