@@ -16,7 +16,7 @@ from typing import Any
 
 from cloud.config import CloudConfig, parse_duration
 from cloud.db.models import Tenant
-from cloud.demo import banner, ensure_demo
+from cloud.demo import banner, demo_node, ensure_demo
 from cloud.domain.auth import Auth
 from cloud.domain.devices import DeviceFields, Devices, PrinterFields
 from cloud.domain.directory import Directory, NewUser, UserFields
@@ -36,16 +36,19 @@ async def _serve(config: CloudConfig, demo: bool) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_cloud(config) as cloud:
-        if demo:
-            creds = await ensure_demo(cloud.runtime, config, cloud.tls.ca_cert)
-            print(banner(creds, config), flush=True)
-        else:
+        if not demo:
             print(
                 f"printfabric-cloud listening on {config.listen} (TLS, CA {cloud.tls.ca_cert})",
                 flush=True,
             )
-        await stop.wait()
-        print("stopping...", flush=True)
+            await stop.wait()
+            print("stopping...", flush=True)
+            return
+        creds = await ensure_demo(cloud.runtime, config, cloud.tls.ca_cert)
+        async with demo_node(config, creds):
+            print(banner(creds, config), flush=True)
+            await stop.wait()
+            print("stopping...", flush=True)
 
 
 async def _with_runtime(config: CloudConfig, work: Callable[[Runtime], Awaitable[Any]]) -> Any:
@@ -54,6 +57,7 @@ async def _with_runtime(config: CloudConfig, work: Callable[[Runtime], Awaitable
         return await work(rt)
     finally:
         await rt.blobs.close()
+        await rt.bus.close()
         await rt.db.close()
 
 

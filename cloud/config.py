@@ -54,6 +54,9 @@ class CloudConfig:
     sweep_interval: timedelta = timedelta(seconds=60)
     # Hostnames and addresses the generated server certificate covers.
     tls_hostnames: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    # Event bus and presence between replicas; unset: in-process (one cloud process).
+    redis_url: str = ""
+    node_heartbeat: timedelta = timedelta(seconds=15)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -102,6 +105,8 @@ class CloudConfig:
             default_job_retention=parse_duration(env.get("PF_JOB_RETENTION", "24h")),
             sweep_interval=parse_duration(env.get("PF_SWEEP_INTERVAL", "60s")),
             tls_hostnames=tuple(h for h in hostnames if h),
+            redis_url=env.get("PF_REDIS_URL", ""),
+            node_heartbeat=parse_duration(env.get("PF_NODE_HEARTBEAT", "15s")),
             tls_cert=Path(env["PF_TLS_CERT"]) if env.get("PF_TLS_CERT") else None,
             tls_key=Path(env["PF_TLS_KEY"]) if env.get("PF_TLS_KEY") else None,
         ).resolved()

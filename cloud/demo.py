@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
+import sys
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,6 +90,20 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
     node, node_token = await devices.create_node(
         None, tenant.id, "DEMO-NODE-1", "Demo node", "Office"
     )
+    # Released to "office", a job goes through the node into $PF_HOME/printed/.
+    printed = config.home / "printed"
+    printed.mkdir(parents=True, exist_ok=True)
+    await devices.create_printer(
+        None,
+        tenant.id,
+        PrinterFields(
+            name="office",
+            display_name="Office printer (behind the demo node)",
+            model=QueueModel.SECURE,
+            node_id=node.id,
+            device_uri=printed.as_uri(),
+        ),
+    )
     port = config.listen.rpartition(":")[2]
     creds = DemoCredentials(
         company_code=DEMO_CODE,
@@ -116,7 +134,7 @@ PrintFabric is running (state in {config.home})
 
   cloud gRPC (TLS)   grpcs://{creds.cloud_target}   CA: {creds.ca_cert}
   gateway (IPPS)     not built yet in this version (issue #4)
-  node               not built yet in this version (issue #3)
+  node               {creds.node_serial}, state in {config.home / "node"}, log in {config.home / "node.log"}
 
 Demo tenant {creds.company_code} (also in {demo}):
   login {creds.login}   password {creds.password}   PIN {creds.pin}   card {creds.card}
@@ -125,6 +143,43 @@ Demo tenant {creds.company_code} (also in {demo}):
 
 Print a first file (in another terminal, from this folder):
   .venv/bin/python docs/examples/submit_job.py --demo {demo} YOUR.pdf
+Release it to the office printer behind the node; it lands in {config.home / "printed"}:
+  .venv/bin/python docs/examples/release_jobs.py --demo {demo} --printer office
 
 Ctrl-C stops everything.
 """
+
+
+@contextlib.asynccontextmanager
+async def demo_node(config: CloudConfig, creds: DemoCredentials) -> AsyncIterator[None]:
+    """Runs `printfabric-node run` for the demo node beside the cloud, stopped on exit."""
+    env = {
+        **os.environ,
+        "PF_NODE_HOME": str(config.home / "node"),
+        "PF_CLOUD_TARGET": creds.cloud_target,
+        "PF_CLOUD_CA": creds.ca_cert,
+        "PF_COMPANY_CODE": creds.company_code,
+        "PF_NODE_SERIAL": creds.node_serial,
+        # The token goes by environment, never on a command line where `ps` shows it.
+        "PF_NODE_TOKEN": creds.node_access_token,
+    }
+    log_path = config.home / "node.log"
+    with log_path.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "printfabric-node"),
+            "run",
+            env=env,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()

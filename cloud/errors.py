@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     ABORTED = "ABORTED"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -53,8 +54,16 @@ class FailedPrecondition(CloudError):
     code = ErrorCode.FAILED_PRECONDITION
 
 
-class TooLarge(CloudError):
+class ResourceExhausted(CloudError):
     code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class TooLarge(ResourceExhausted):
+    pass
+
+
+class Unavailable(CloudError):
+    code = ErrorCode.UNAVAILABLE
 
 
 class Aborted(CloudError):

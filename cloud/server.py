@@ -30,6 +30,7 @@ from cloud.api.interceptor import AuthInterceptor
 from cloud.api.spool_servicer import SpoolServicer
 from cloud.api.tenant_servicer import TenantServicer
 from cloud.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from cloud.bus import InProcessBus, RedisBus
 from cloud.config import CloudConfig
 from cloud.db.engine import Database
 from cloud.db.migrate import upgrade_async
@@ -40,6 +41,7 @@ from cloud.domain.runtime import Runtime, Settings
 from cloud.domain.spool import Spool
 from cloud.domain.tenants import Tenants
 from cloud.domain.tokens import TokenSigner
+from cloud.nodelink.servicer import NodeLinkServicer
 from cloud.security.tls import TlsFiles, ensure_dev_pki
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,9 @@ async def build_runtime(config: CloudConfig) -> Runtime:
             refresh_token_ttl=config.refresh_token_ttl,
             default_job_retention=config.default_job_retention,
             public_url=config.public_url,
+            node_heartbeat=config.node_heartbeat,
         ),
+        bus=RedisBus(config.redis_url) if config.redis_url else InProcessBus(),
     )
 
 
@@ -121,9 +125,7 @@ def grpc_server(rt: Runtime) -> grpc.aio.Server:
         accounting_pb2_grpc.AccountingServiceServicer(), server
     )
     scan_pb2_grpc.add_ScanServiceServicer_to_server(scan_pb2_grpc.ScanServiceServicer(), server)
-    node_link_pb2_grpc.add_NodeLinkServiceServicer_to_server(
-        node_link_pb2_grpc.NodeLinkServiceServicer(), server
-    )
+    node_link_pb2_grpc.add_NodeLinkServiceServicer_to_server(NodeLinkServicer(rt, auth), server)
     return server
 
 
@@ -167,4 +169,5 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
             await sweeper
         await server.stop(grace=5)
         await rt.blobs.close()
+        await rt.bus.close()
         await rt.db.close()

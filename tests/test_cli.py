@@ -130,6 +130,27 @@ def test_fabric_starts_bootstraps_the_demo_prints_a_first_job_and_stops_on_ctrl_
         )
         assert example.returncode == 0, example.stderr
         assert "JOB_STATE_HELD: 1 pages" in example.stdout
+        # Released to the office printer, the job goes through the demo node into printed/.
+        release = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "docs" / "examples" / "release_jobs.py"),
+                "--demo",
+                str(demo),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert release.returncode == 0, release.stderr
+        assert "Released to Office printer" in release.stdout
+        printed = home / "printed"
+        deadline = time.monotonic() + 30
+        while not any(printed.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        delivered = list(printed.iterdir())
+        assert len(delivered) == 1, (home / "node.log").read_text()[-3000:]
+        assert delivered[0].read_bytes() == pdf.read_bytes()
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)

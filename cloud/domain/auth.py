@@ -114,10 +114,10 @@ class Auth:
         )
         return user if ok else None
 
-    async def authenticate_device(
+    async def verify_agent(
         self, company_code: str, serial_number: str, access_token: str, kind: DeviceKind
-    ) -> tuple[Tokens, str, str]:
-        """Returns tokens, the device/node id and the tenant id."""
+    ) -> Device | Node:
+        """The device, node or sync agent these credentials name; UNAUTHENTICATED otherwise."""
         now = self.rt.clock()
         async with self.rt.db.session() as session, session.begin():
             tenant = await tenant_by_code(session, company_code)
@@ -147,14 +147,28 @@ class Auth:
             if row.revoked:
                 raise Unauthenticated("this device's access was revoked", reason="DEVICE_REVOKED")
             row.last_seen_at = now
-            device_id, tenant_id = row.id, tenant.id
+        return row
+
+    async def authenticate_device(
+        self, company_code: str, serial_number: str, access_token: str, kind: DeviceKind
+    ) -> tuple[Tokens, str, str]:
+        """Returns tokens, the device/node id and the tenant id."""
+        row = await self.verify_agent(company_code, serial_number, access_token, kind)
         principal = Principal(
             kind=PrincipalKind(int(kind)),
-            tenant_id=tenant_id,
-            subject_id=device_id,
+            tenant_id=row.tenant_id,
+            subject_id=row.id,
             session_id=new_id(),
         )
-        return await self._open_session(principal), device_id, tenant_id
+        return await self._open_session(principal), row.id, row.tenant_id
+
+    async def find_user(self, tenant_id: str, credential: Credential) -> User | None:
+        """The user a credential names in the tenant, without opening a session (remote auth)."""
+        async with self.rt.db.session() as session:
+            tenant = await session.get(Tenant, tenant_id)
+            if tenant is None:
+                return None
+            return await self._find_user(session, tenant, credential)
 
     async def operator_session(self) -> Tokens:
         """Mints a platform operator session (local admin CLI only)."""

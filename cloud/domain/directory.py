@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.bus import directory_topic
 from cloud.db.models import Card, Session, Tenant, User
 from cloud.domain import credentials
 from cloud.domain.enums import DEFAULT_RIGHTS, AccessRight, PrincipalKind, UserSource
@@ -83,6 +85,13 @@ class Directory:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
+    @contextlib.asynccontextmanager
+    async def _changing(self, tenant_id: str) -> AsyncIterator[AsyncSession]:
+        """A write transaction on the directory; connected nodes hear of it after the commit."""
+        async with self.rt.db.session() as session, session.begin():
+            yield session
+        await self.rt.bus.publish(directory_topic(tenant_id))
+
     async def _tenant(self, session: AsyncSession, tenant_id: str) -> Tenant:
         tenant = await session.get(Tenant, tenant_id)
         if tenant is None:
@@ -121,7 +130,7 @@ class Directory:
         )
         now = self.rt.clock()
         try:
-            async with self.rt.db.session() as session, session.begin():
+            async with self._changing(tenant_id) as session:
                 tenant = await self._tenant(session, tenant_id)
                 if await self.user_by_login(session, tenant_id, login):
                     raise AlreadyExists(f"a user with login {login} exists", reason="LOGIN_TAKEN")
@@ -203,7 +212,7 @@ class Directory:
         principal.require_admin("changing users")
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
-        async with self.rt.db.session() as session, session.begin():
+        async with self._changing(tenant_id) as session:
             user = await self._user(session, tenant_id, user_id)
             _apply(user, change)
             if change.disabled:
@@ -222,7 +231,7 @@ class Directory:
             raise PermissionDenied("you may change only your own password")
         encoded = await asyncio.to_thread(credentials.hash_password, password)
         now = self.rt.clock()
-        async with self.rt.db.session() as session, session.begin():
+        async with self._changing(tenant_id) as session:
             user = await self._user(session, tenant_id, user_id)
             user.password_hash = encoded
             user.revision = await bump_revision(session, tenant_id)
@@ -235,7 +244,7 @@ class Directory:
             raise PermissionDenied("you may change only your own PIN")
         now = self.rt.clock()
         try:
-            async with self.rt.db.session() as session, session.begin():
+            async with self._changing(tenant_id) as session:
                 tenant = await self._tenant(session, tenant_id)
                 user = await self._user(session, tenant_id, user_id)
                 if pin:
@@ -253,7 +262,7 @@ class Directory:
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
         try:
-            async with self.rt.db.session() as session, session.begin():
+            async with self._changing(tenant_id) as session:
                 tenant = await self._tenant(session, tenant_id)
                 user = await self._user(session, tenant_id, user_id)
                 await self._add_card(session, tenant, user, card, now)
@@ -269,7 +278,7 @@ class Directory:
         principal.require_admin("removing cards")
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
-        async with self.rt.db.session() as session, session.begin():
+        async with self._changing(tenant_id) as session:
             tenant = await self._tenant(session, tenant_id)
             user = await self._user(session, tenant_id, user_id)
             digest = credentials.card_hash(tenant.credential_key, card)

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.bus import directory_topic
 from cloud.db.models import Card, SyncRun, Tenant, User
 from cloud.domain import credentials
 from cloud.domain.directory import decode_rights, encode_rights, normalize_login, revoke_sessions
@@ -95,11 +96,14 @@ async def sync_users(
         )
         cards = {digest: user_id for digest, user_id in card_rows.tuples()}
         seen: set[str] = set()
-        revision = tenant.directory_revision
+        # Taking the next revision locks the tenant row for the run; later revisions are counted
+        # here and written back once at the end, not one UPDATE per user.
+        start = await bump_revision(session, tenant_id)
+        revision = start - 1
 
         async def next_revision() -> int:
             nonlocal revision
-            revision = await bump_revision(session, tenant_id)
+            revision += 1
             return revision
 
         async for record in records:
@@ -165,7 +169,8 @@ async def sync_users(
             if changed or created:
                 user.revision = await next_revision()
                 user.updated_at = now
-            await session.flush()
+            if len(seen) % 500 == 0:
+                await session.flush()
         if header.full:
             for user in users.values():
                 if (
@@ -179,7 +184,12 @@ async def sync_users(
                     user.updated_at = now
                     await revoke_sessions(session, user.id)
                     summary.disabled += 1
-        summary.directory_revision = revision
+        await session.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant_id)
+            .values(directory_revision=max(revision, start))
+        )
+        summary.directory_revision = max(revision, start)
         if header.request_id:
             session.add(
                 SyncRun(
@@ -200,6 +210,7 @@ async def sync_users(
             f" problems={len(summary.problems)}",
             tenant_id=tenant_id,
         )
+    await rt.bus.publish(directory_topic(tenant_id))
     return summary
 
 

@@ -20,6 +20,7 @@ from cloud.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from cloud.blobs import BlobStore
+    from cloud.bus import Bus
 
 
 def utcnow() -> datetime:
@@ -38,6 +39,7 @@ class Settings:
     public_url: str
     upload_url_ttl: timedelta = timedelta(minutes=15)
     download_url_ttl: timedelta = timedelta(minutes=5)
+    node_heartbeat: timedelta = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Runtime:
     blobs: BlobStore
     signer: TokenSigner
     settings: Settings
+    bus: Bus
     clock: Callable[[], datetime] = utcnow
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.blobs import BlobNotFound, SignedUrl
+from cloud.bus import node_topic
 from cloud.db.models import Device, Job, Printer, Tenant, Upload, User
 from cloud.domain.devices import Devices, decode_formats
 from cloud.domain.directory import decode_rights
@@ -196,7 +197,20 @@ class Spool:
             if existing is None:
                 raise
             return existing
+        if direct:
+            await self._wake_node(printer.id)
         return JobInfo(job, printer.name, owner.login)
+
+    async def _wake_node(self, printer_id: str | None) -> None:
+        """Tells the node that delivers for the printer, if any, to look at its jobs."""
+        if not printer_id:
+            return
+        async with self.rt.db.session() as session:
+            node_id = (
+                await session.execute(select(Printer.node_id).where(Printer.id == printer_id))
+            ).scalar_one_or_none()
+        if node_id:
+            await self.rt.bus.publish(node_topic(node_id))
 
     async def _owner(self, session: AsyncSession, principal: Principal, owner_login: str) -> User:
         tenant_id = principal.require_tenant()
@@ -436,6 +450,8 @@ class Spool:
                 info.job.release_printer_id = target.id
                 info.job.updated_at = now
                 audit(session, now, principal, "job.release", info.job.id, target.name)
+        if target.node_id and rows:
+            await self.rt.bus.publish(node_topic(target.node_id))
         return rows
 
     async def cancel(self, principal: Principal, job_id: str) -> JobInfo:
@@ -460,6 +476,7 @@ class Spool:
             key, job.blob_key = job.blob_key, None
         if key:
             await self.rt.blobs.delete(key)
+        await self._wake_node(info.job.release_printer_id)
         return info
 
     async def update_status(

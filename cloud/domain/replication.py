@@ -1,0 +1,123 @@
+"""What a node needs from the cloud: directory pages by revision, its printers and released jobs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from cloud.db.models import Card, Job, Node, Printer, Tenant, User
+from cloud.domain.enums import JobState
+from cloud.domain.jobs import JobInfo, job_query
+from cloud.domain.runtime import Runtime
+from cloud.errors import NotFound
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    user: User
+    card_hashes: list[str]
+
+
+@dataclass(frozen=True)
+class TenantDirectory:
+    revision: int
+    credential_key: bytes
+
+
+async def tenant_directory(rt: Runtime, tenant_id: str) -> TenantDirectory:
+    async with rt.db.session() as session:
+        tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("tenant not found")
+    return TenantDirectory(tenant.directory_revision, tenant.credential_key)
+
+
+async def users_since(
+    rt: Runtime, tenant_id: str, after: int, up_to: int | None = None, limit: int = PAGE
+) -> list[ReplicaRecord]:
+    """Users changed after revision `after` (and not after `up_to`), oldest change first."""
+    query = select(User).where(User.tenant_id == tenant_id, User.revision > after)
+    if up_to is not None:
+        query = query.where(User.revision <= up_to)
+    async with rt.db.session() as session:
+        users = list((await session.execute(query.order_by(User.revision).limit(limit))).scalars())
+        cards: dict[str, list[str]] = defaultdict(list)
+        if users:
+            rows = await session.execute(
+                select(Card.user_id, Card.card_hash).where(
+                    Card.tenant_id == tenant_id, Card.user_id.in_([u.id for u in users])
+                )
+            )
+            for user_id, digest in rows.tuples():
+                cards[user_id].append(digest)
+    return [ReplicaRecord(u, sorted(cards[u.id])) for u in users]
+
+
+async def node_printers(rt: Runtime, node: Node) -> list[Printer]:
+    async with rt.db.session() as session:
+        return list(
+            (
+                await session.execute(
+                    select(Printer)
+                    .where(Printer.tenant_id == node.tenant_id, Printer.node_id == node.id)
+                    .order_by(Printer.name)
+                )
+            ).scalars()
+        )
+
+
+async def released_jobs(rt: Runtime, node: Node) -> list[JobInfo]:
+    """Jobs released to this node's printers that wait for delivery."""
+    async with rt.db.session() as session:
+        rows = await session.execute(
+            job_query()
+            .where(
+                Job.tenant_id == node.tenant_id,
+                Job.state.in_([int(JobState.RELEASED), int(JobState.PRINTING)]),
+                Job.release_printer_id.in_(
+                    select(Printer.id).where(
+                        Printer.tenant_id == node.tenant_id, Printer.node_id == node.id
+                    )
+                ),
+            )
+            .order_by(Job.updated_at)
+        )
+        return [JobInfo(*row) for row in rows.all()]
+
+
+async def canceled_jobs(rt: Runtime, tenant_id: str, job_ids: set[str]) -> list[str]:
+    if not job_ids:
+        return []
+    async with rt.db.session() as session:
+        rows = await session.execute(
+            select(Job.id).where(
+                Job.tenant_id == tenant_id,
+                Job.id.in_(job_ids),
+                Job.state.in_([int(JobState.CANCELED), int(JobState.EXPIRED)]),
+            )
+        )
+        return list(rows.scalars())
+
+
+async def record_node_state(
+    rt: Runtime, node_id: str, revision: int | None, version: str | None
+) -> None:
+    values: dict[str, object] = {"last_seen_at": rt.clock()}
+    if revision is not None:
+        values["directory_revision"] = revision
+    if version is not None:
+        values["software_version"] = version[:64]
+    async with rt.db.session() as session, session.begin():
+        await session.execute(update(Node).where(Node.id == node_id).values(**values))
+
+
+async def replica_record(rt: Runtime, user: User) -> ReplicaRecord:
+    async with rt.db.session() as session:
+        rows = await session.execute(
+            select(Card.card_hash).where(Card.tenant_id == user.tenant_id, Card.user_id == user.id)
+        )
+        return ReplicaRecord(user, sorted(rows.scalars()))

@@ -1,0 +1,1 @@
+"""The cloud end of NodeLink: one bidirectional stream per node (docs/nodelink.md)."""

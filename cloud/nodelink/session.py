@@ -1,0 +1,331 @@
+"""One node's link: reads its messages in order, replicates the directory, pushes released jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from printfabric.v1 import node_link_pb2 as nl
+
+from cloud.api import convert
+from cloud.bus import directory_topic, node_topic
+from cloud.db.models import Node
+from cloud.domain import replication
+from cloud.domain.accounting import record_usage
+from cloud.domain.auth import Auth, Credential
+from cloud.domain.enums import JobState, PrincipalKind
+from cloud.domain.principal import Principal
+from cloud.domain.runtime import Runtime
+from cloud.domain.spool import Spool
+from cloud.errors import (
+    CloudError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from cloud.nodelink.convert import replica_user, usage_record
+
+log = logging.getLogger(__name__)
+
+SEND_QUEUE = 256
+# A node that leaves the send queue full this long is not reading: drop it.
+SEND_TIMEOUT = 10.0
+MAX_REMOTE_AUTH = 32
+# Strong references to clean-up tasks so they are not collected before they run.
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+class NodeLink:
+    def __init__(
+        self, rt: Runtime, auth: Auth, node: Node, hello: nl.ConnectRequest, replica_id: str
+    ) -> None:
+        self.rt = rt
+        self.auth = auth
+        self.spool = Spool(rt)
+        self.node = node
+        self.hello = hello.hello
+        self.replica_id = replica_id
+        self.principal = Principal(PrincipalKind.NODE, node.tenant_id, node.id, "nodelink")
+        self.queue: asyncio.Queue[nl.ConnectResponse] = asyncio.Queue(maxsize=SEND_QUEUE)
+        self.seq = 0
+        self.last_seq_in = hello.seq
+        self.applied = hello.seq
+        self.sent_revision = 0
+        self.sent_jobs: set[str] = set()
+        self.last_heard = asyncio.get_running_loop().time()
+        self.stop = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.remote_auth: set[asyncio.Task[None]] = set()
+
+    @property
+    def period(self) -> float:
+        return self.rt.settings.node_heartbeat.total_seconds()
+
+    async def send(self, **body: Any) -> None:
+        self.seq += 1
+        message = nl.ConnectResponse(seq=self.seq, ack=self.applied, **body)
+        try:
+            await asyncio.wait_for(self.queue.put(message), SEND_TIMEOUT)
+        except TimeoutError as exc:
+            raise ResourceExhausted(
+                f"node {self.node.serial_number} stopped reading; closing its link",
+                reason="NODE_NOT_READING",
+            ) from exc
+
+    async def responses(
+        self, requests: AsyncIterator[nl.ConnectRequest]
+    ) -> AsyncIterator[nl.ConnectResponse]:
+        await replication.record_node_state(
+            self.rt, self.node.id, None, self.hello.software_version
+        )
+        await self.send(welcome=await self._welcome())
+        tasks = [
+            asyncio.create_task(self._guard(self._read(requests))),
+            asyncio.create_task(self._guard(self._watch())),
+            asyncio.create_task(self._guard(self._beat())),
+        ]
+        try:
+            while True:
+                getter = asyncio.ensure_future(self.queue.get())
+                stopper = asyncio.ensure_future(self.stop.wait())
+                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    stopper.cancel()
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                break
+        finally:
+            # No await here: this also runs when the stream is closed under us (aclose), and
+            # the tasks end on their own once cancelled.
+            for task in [*tasks, *self.remote_auth]:
+                task.cancel()
+            cleanup = asyncio.ensure_future(self._leave())
+            _BACKGROUND.add(cleanup)
+            cleanup.add_done_callback(_BACKGROUND.discard)
+        if self.failure is not None:
+            raise self.failure
+
+    async def _leave(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.rt.bus.clear_presence(f"node.{self.node.id}", self.replica_id)
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if self.failure is None:
+                self.failure = exc
+        finally:
+            self.stop.set()
+
+    async def _welcome(self) -> nl.CloudWelcome:
+        printers = await replication.node_printers(self.rt, self.node)
+        directory = await replication.tenant_directory(self.rt, self.node.tenant_id)
+        return nl.CloudWelcome(
+            node_id=self.node.id,
+            tenant_id=self.node.tenant_id,
+            config=nl.NodeConfig(
+                display_name=self.node.display_name,
+                heartbeat_seconds=max(1, round(self.period)),
+                printers=[
+                    nl.NodePrinter(printer_id=p.id, name=p.name, device_uri=p.device_uri)
+                    for p in printers
+                ],
+            ),
+            directory_revision=directory.revision,
+        )
+
+    # Node -> cloud --------------------------------------------------------------------------
+
+    async def _read(self, requests: AsyncIterator[nl.ConnectRequest]) -> None:
+        async for msg in requests:
+            self.last_heard = asyncio.get_running_loop().time()
+            if msg.seq <= self.last_seq_in:
+                raise InvalidArgument(
+                    f"message out of order: seq {msg.seq} after {self.last_seq_in}",
+                    reason="OUT_OF_ORDER",
+                )
+            self.last_seq_in = msg.seq
+            kind = msg.WhichOneof("body")
+            if kind is None:
+                raise InvalidArgument(
+                    f"message {msg.seq} has no body this cloud knows (unknown message type)",
+                    reason="UNKNOWN_MESSAGE",
+                )
+            if kind == "hello":
+                raise InvalidArgument(
+                    "hello is sent once, as the first message", reason="SECOND_HELLO"
+                )
+            if kind == "directory_applied":
+                await replication.record_node_state(
+                    self.rt, self.node.id, msg.directory_applied.revision, None
+                )
+            elif kind == "remote_auth_request":
+                self._answer_later(msg.remote_auth_request)
+            elif kind == "job_status":
+                await self._job_status(msg.job_status)
+            elif kind == "accounting_batch":
+                batch = msg.accounting_batch
+                records = [usage_record(e, self.node.id) for e in batch.entries]
+                await record_usage(self.rt, self.node.tenant_id, records)
+            elif kind == "job_spooled":
+                raise FailedPrecondition(
+                    "job_spooled is not accepted by this cloud version yet", reason="NOT_SUPPORTED"
+                )
+            self.applied = msg.seq
+            if kind in ("job_status", "accounting_batch"):
+                ids = [msg.accounting_batch.batch_id] if kind == "accounting_batch" else []
+                await self.send(batch_ack=nl.BatchAck(batch_ids=ids))
+
+    async def _job_status(self, report: nl.JobStatusReport) -> None:
+        try:
+            state = JobState(report.state)
+        except ValueError as exc:
+            raise InvalidArgument(f"job status for {report.job_id} has an unknown state") from exc
+        try:
+            await self.spool.update_status(
+                self.principal, report.job_id, state, report.state_message
+            )
+        except (FailedPrecondition, NotFound) as exc:
+            # A resend of a report already applied, or a job canceled meanwhile: nothing to do.
+            log.info(
+                "node %s: status %s of job %s not applied: %s",
+                self.node.id,
+                state.name,
+                report.job_id,
+                exc,
+            )
+
+    def _answer_later(self, request: nl.RemoteAuthRequest) -> None:
+        if len(self.remote_auth) >= MAX_REMOTE_AUTH:
+            task = asyncio.create_task(self._refuse(request, "the cloud is busy; try again"))
+        else:
+            task = asyncio.create_task(self._answer(request))
+        self.remote_auth.add(task)
+        task.add_done_callback(self.remote_auth.discard)
+
+    async def _refuse(self, request: nl.RemoteAuthRequest, reason: str) -> None:
+        await self.send(
+            remote_auth_response=nl.RemoteAuthResponse(
+                request_id=request.request_id, accepted=False, reason=reason
+            )
+        )
+
+    async def _answer(self, request: nl.RemoteAuthRequest) -> None:
+        which = request.WhichOneof("credential")
+        credential = Credential(
+            card=request.card if which == "card" else "",
+            pin=request.pin if which == "pin" else "",
+            login=request.login if which == "login" else "",
+            password=request.password if which == "login" else "",
+        )
+        try:
+            user = await self.auth.find_user(self.node.tenant_id, credential) if which else None
+        except CloudError:
+            user = None
+        if user is None:
+            await self._refuse(request, "unknown card, PIN or password")
+        elif user.disabled:
+            await self._refuse(request, f"the account {user.login} is disabled")
+        else:
+            record = await replication.replica_record(self.rt, user)
+            await self.send(
+                remote_auth_response=nl.RemoteAuthResponse(
+                    request_id=request.request_id, accepted=True, user=replica_user(record)
+                )
+            )
+
+    # Cloud -> node --------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        tenant_topic, own_topic = directory_topic(self.node.tenant_id), node_topic(self.node.id)
+        async with self.rt.bus.subscribe(tenant_topic, own_topic) as events:
+            # Subscribed before the first read, so no change can fall between the two.
+            await self._directory(initial=True)
+            await self._jobs()
+            async for topic in events:
+                if topic == tenant_topic:
+                    await self._directory(initial=False)
+                else:
+                    await self._jobs()
+
+    async def _directory(self, initial: bool) -> None:
+        tenant_id = self.node.tenant_id
+        if initial:
+            state = await replication.tenant_directory(self.rt, tenant_id)
+            held = self.hello.directory_revision
+            if held <= 0 or held > state.revision:
+                await self._snapshot(state)
+            else:
+                self.sent_revision = held
+        while page := await replication.users_since(self.rt, tenant_id, self.sent_revision):
+            to_revision = page[-1].user.revision
+            await self.send(
+                directory_delta=nl.DirectoryDelta(
+                    from_revision=self.sent_revision,
+                    to_revision=to_revision,
+                    upserts=[replica_user(r) for r in page],
+                )
+            )
+            self.sent_revision = to_revision
+
+    async def _snapshot(self, state: replication.TenantDirectory) -> None:
+        after, first = 0, True
+        while True:
+            page = await replication.users_since(
+                self.rt, self.node.tenant_id, after, up_to=state.revision
+            )
+            last = len(page) < replication.PAGE
+            await self.send(
+                directory_snapshot=nl.DirectorySnapshotChunk(
+                    revision=state.revision,
+                    users=[replica_user(r) for r in page],
+                    first=first,
+                    last=last,
+                    credential_key=state.credential_key if first else b"",
+                )
+            )
+            first = False
+            if page:
+                after = page[-1].user.revision
+            if last:
+                break
+        # Changes made while the snapshot was read come next, as deltas since its revision.
+        self.sent_revision = state.revision
+
+    async def _jobs(self) -> None:
+        for info in await replication.released_jobs(self.rt, self.node):
+            if info.job.id not in self.sent_jobs:
+                await self.send(
+                    job_released=nl.JobReleased(
+                        job=convert.job(info), printer_id=info.job.release_printer_id or ""
+                    )
+                )
+                self.sent_jobs.add(info.job.id)
+        for job_id in await replication.canceled_jobs(self.rt, self.node.tenant_id, self.sent_jobs):
+            await self.send(job_canceled=nl.JobCanceled(job_id=job_id))
+            self.sent_jobs.discard(job_id)
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.rt.bus.set_presence(f"node.{self.node.id}", self.replica_id, 3 * self.period)
+            stamp = Timestamp()
+            stamp.FromDatetime(self.rt.clock())
+            await self.send(heartbeat=nl.Heartbeat(send_time=stamp))
+            await asyncio.sleep(self.period)
+            silent = loop.time() - self.last_heard
+            if silent > 3 * self.period:
+                raise Unavailable(
+                    f"no word from node {self.node.serial_number} for {silent:.0f} s; closing its link",
+                    reason="NODE_SILENT",
+                )

@@ -1,0 +1,125 @@
+"""Node configuration: one frozen dataclass built at the entrypoint from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from node.errors import ConfigError
+
+
+def parse_seconds(value: str) -> float:
+    """Parses '250ms', '90s', '15m', '2h' or plain seconds."""
+    text = value.strip().lower()
+    try:
+        if text.endswith("ms"):
+            return float(text[:-2]) / 1000
+        units = {"s": 1, "m": 60, "h": 3600}
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{value!r} is not a duration (e.g. 15s, 250ms, 2m)") from exc
+
+
+def software_version() -> str:
+    try:
+        return f"printfabric-node/{metadata.version('printfabric')}"
+    except metadata.PackageNotFoundError:
+        return "printfabric-node/dev"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything the node process needs; the access token never appears in its repr."""
+
+    home: Path
+    cloud_target: str = "localhost:50051"
+    cloud_ca: Path = Path("var/tls/ca.pem")
+    company_code: str = ""
+    serial_number: str = ""
+    access_token: str = field(default="", repr=False)
+    # Heartbeat period until the cloud's welcome names its own.
+    heartbeat_seconds: float = 15.0
+    # Reconnect backoff: full jitter over initial * 2**attempt, capped.
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    # How often the link looks for outbox records written by other processes.
+    outbox_poll_seconds: float = 0.2
+    remote_auth_timeout: float = 5.0
+    software_version: str = field(default_factory=software_version)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "node.db"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.db_path}"
+
+    def require_link(self) -> NodeConfig:
+        """Checks what `run` needs to reach the cloud; returns self for chaining."""
+        missing = [
+            name
+            for name, value in (
+                ("PF_COMPANY_CODE", self.company_code),
+                ("PF_NODE_SERIAL", self.serial_number),
+                ("PF_NODE_TOKEN or PF_NODE_TOKEN_FILE", self.access_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"set {', '.join(missing)} to connect the node to the cloud")
+        if not self.cloud_ca.is_file():
+            raise ConfigError(
+                f"the cloud's CA certificate {self.cloud_ca} does not exist (set PF_CLOUD_CA)"
+            )
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NodeConfig:
+        env = os.environ if env is None else env
+        pf_home = Path(env.get("PF_HOME", "var"))
+        d = cls(home=Path())
+        return cls(
+            home=Path(env.get("PF_NODE_HOME", str(pf_home / "node"))).resolve(),
+            cloud_target=env.get("PF_CLOUD_TARGET", d.cloud_target),
+            cloud_ca=Path(env.get("PF_CLOUD_CA", str(pf_home / "tls" / "ca.pem"))).resolve(),
+            company_code=env.get("PF_COMPANY_CODE", "").strip(),
+            serial_number=env.get("PF_NODE_SERIAL", "").strip(),
+            access_token=_token(env),
+            heartbeat_seconds=_positive(env, "PF_NODE_HEARTBEAT", d.heartbeat_seconds),
+            backoff_initial=_positive(env, "PF_NODE_BACKOFF_INITIAL", d.backoff_initial),
+            backoff_max=_positive(env, "PF_NODE_BACKOFF_MAX", d.backoff_max),
+            outbox_poll_seconds=_positive(env, "PF_NODE_OUTBOX_POLL", d.outbox_poll_seconds),
+            remote_auth_timeout=_positive(env, "PF_NODE_REMOTE_AUTH_TIMEOUT", 5.0),
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    if not env.get(name):
+        return default
+    value = parse_seconds(env[name])
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _token(env: Mapping[str, str]) -> str:
+    # A secret on the command line shows in `ps`; only the environment or a file carry it.
+    inline, path = env.get("PF_NODE_TOKEN", ""), env.get("PF_NODE_TOKEN_FILE", "")
+    if inline and path:
+        raise ConfigError("set PF_NODE_TOKEN or PF_NODE_TOKEN_FILE, not both")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read PF_NODE_TOKEN_FILE {path}: {exc.strerror}") from exc
+    return inline.strip()

@@ -1,0 +1,244 @@
+"""Released jobs at the node: pull the data from the cloud, check it, deliver it, report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from printfabric.v1 import device_pb2, device_pb2_grpc, spool_pb2, spool_pb2_grpc
+from sqlalchemy import func, select
+
+from node.bearer import BearerToken
+from node.config import NodeConfig
+from node.db import NodeDatabase
+from node.delivery import JobOrder, NodePrinter, SpoolFile, deliver_to_folder, folder_target
+from node.errors import DeliveryFailed
+from node.models import SpooledJob
+from node.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+WAITING, COMPLETED, FAILED, CANCELED = "waiting", "completed", "failed", "canceled"
+# Worth another try on the same connection; anything else is the job's own problem.
+_TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNAUTHENTICATED,
+    # The link's channel closed (the link went down): the job comes again on reconnect.
+    grpc.StatusCode.CANCELLED,
+}
+_ATTEMPTS = 3
+
+
+class JobDesk:
+    """Handles job_released / job_canceled from the link, one task per job."""
+
+    def __init__(
+        self, config: NodeConfig, db: NodeDatabase, outbox: Outbox, bearer: BearerToken
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.outbox = outbox
+        self.bearer = bearer
+        self.node_name = config.serial_number
+        self.printers: dict[str, NodePrinter] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def configure(self, node_name: str, printers: list[NodePrinter]) -> None:
+        """What the cloud's welcome says: the node's name and the printers it delivers for."""
+        self.node_name = node_name or self.config.serial_number
+        self.printers = {p.printer_id: p for p in printers}
+
+    def released(self, order: JobOrder, channel: grpc.aio.Channel) -> None:
+        """Starts handling a released job unless it is already being handled."""
+        if order.job_id in self._tasks:
+            return
+        task = asyncio.create_task(self._guarded(order, channel), name=f"job-{order.job_id}")
+        self._tasks[order.job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(order.job_id, None))
+
+    async def canceled(self, job_id: str) -> None:
+        """Drops the node's copy of a job the cloud canceled (and stops its download)."""
+        task = self._tasks.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        async with self.db.session() as session, session.begin():
+            row = await session.get(SpooledJob, job_id)
+            if row is None or row.state != WAITING:
+                return
+            path, row.path, row.state = row.path, "", CANCELED
+        await _remove(path)
+        log.info("job %s canceled by the cloud; its data is deleted", job_id)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Waits for the jobs being handled now (for tests and a clean stop)."""
+        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def _guarded(self, order: JobOrder, channel: grpc.aio.Channel) -> None:
+        try:
+            await self.handle(order, channel)
+        except Exception:
+            # Nothing recorded: the cloud sends the job again on the next connect.
+            log.exception("job %s: handling failed; it is tried again later", order.job_id)
+
+    async def handle(self, order: JobOrder, channel: grpc.aio.Channel) -> None:
+        """Fetches, checks and delivers one released job, and queues its status report."""
+        async with self.db.session() as session, session.begin():
+            if await session.get(SpooledJob, order.job_id) is not None:
+                # Sent again on a reconnect: this node already holds (or held) it.
+                return
+        try:
+            printer = await self._printer(order.printer_id, channel)
+            path = await self._download(order, channel)
+        except DeliveryFailed as exc:
+            await self._record(order, "", FAILED, spool_pb2.JOB_STATE_FAILED, exc.message)
+            return
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _TRANSIENT:
+                # The cloud sends the job again on the next connect; try then.
+                log.warning("job %s: download failed for now: %s", order.job_id, exc.details())
+                return
+            message = f"The node could not fetch the job: {exc.details()}"
+            await self._record(order, "", FAILED, spool_pb2.JOB_STATE_FAILED, message)
+            return
+        except (grpc.aio.UsageError, OSError) as exc:
+            # The link's channel closed under us, or the disk is full: not the job's fault.
+            log.warning("job %s: not fetched for now: %s", order.job_id, exc)
+            return
+        await self._deliver(order, printer, path)
+
+    async def _printer(self, printer_id: str, channel: grpc.aio.Channel) -> NodePrinter:
+        known = self.printers.get(printer_id)
+        if known is not None:
+            return known
+        # Assigned to this node after the welcome: ask the cloud.
+        stub = device_pb2_grpc.DeviceServiceStub(channel)  # type: ignore[no-untyped-call]
+        token = await self.bearer.get(channel)
+        response = await stub.GetPrinter(
+            device_pb2.GetPrinterRequest(printer_id=printer_id),
+            metadata=self.bearer.metadata(token),
+        )
+        p = response.printer
+        printer = NodePrinter(printer_id=p.printer_id, name=p.name, device_uri=p.device_uri)
+        self.printers[printer_id] = printer
+        return printer
+
+    async def _download(self, order: JobOrder, channel: grpc.aio.Channel) -> Path:
+        """Streams the job's data to the spool folder (never whole in memory) and checks it."""
+        stub = spool_pb2_grpc.SpoolServiceStub(channel)  # type: ignore[no-untyped-call]
+        spool = await asyncio.to_thread(SpoolFile, self.config.spool_dir, order.job_id)
+        try:
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    token = await self.bearer.get(channel)
+                    call = stub.DownloadJob(
+                        spool_pb2.DownloadJobRequest(job_id=order.job_id, offset=spool.size),
+                        metadata=self.bearer.metadata(token),
+                    )
+                    async for message in call:
+                        if message.WhichOneof("item") != "chunk":
+                            continue
+                        # Writing and hashing a 1 MiB chunk blocks: off the loop.
+                        await asyncio.to_thread(spool.write, message.chunk)
+                        if spool.size > order.size:
+                            raise DeliveryFailed(
+                                f"the cloud sent more than the job's {order.size} bytes",
+                                reason="SIZE_MISMATCH",
+                            )
+                    break
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                        self.bearer.forget()
+                    if exc.code() not in _TRANSIENT or attempt == _ATTEMPTS:
+                        raise
+                    # Resumes at the offset already on disk.
+                    await asyncio.sleep(min(self.config.backoff_initial * attempt, 5.0))
+            return await asyncio.to_thread(spool.finish, order.size, order.sha256)
+        except BaseException:
+            await asyncio.to_thread(spool.discard)
+            raise
+
+    async def _deliver(self, order: JobOrder, printer: NodePrinter, path: Path) -> None:
+        try:
+            folder = folder_target(printer.device_uri)
+            if folder is None:
+                # lpd://, ipp:// and socket:// delivery is issue 5: keep the data until then.
+                await self._record(
+                    order,
+                    str(path),
+                    WAITING,
+                    spool_pb2.JOB_STATE_PRINTING,
+                    f"Waiting at node {self.node_name} for delivery (not built yet)",
+                )
+                return
+            target = await asyncio.to_thread(
+                deliver_to_folder, path, folder, order.number, order.title
+            )
+        except DeliveryFailed as exc:
+            await self._record(order, "", FAILED, spool_pb2.JOB_STATE_FAILED, exc.message)
+            await _remove(str(path))
+            return
+        log.info("job %s delivered to %s", order.job_id, target)
+        # Recorded before the data goes: a crash in between leaves a stray file, not a
+        # job delivered twice.
+        await self._record(
+            order, "", COMPLETED, spool_pb2.JOB_STATE_COMPLETED, f"Delivered to {printer.name}"
+        )
+        await _remove(str(path))
+
+    async def _record(
+        self,
+        order: JobOrder,
+        path: str,
+        state: str,
+        report: spool_pb2.JobState,
+        message: str,
+    ) -> None:
+        """Stores the job's state and queues its report in one transaction."""
+        if state == FAILED:
+            log.warning("job %s failed: %s", order.job_id, message)
+        async with self.db.session() as session, session.begin():
+            row = await session.get(SpooledJob, order.job_id)
+            if row is None:
+                row = SpooledJob(
+                    job_id=order.job_id,
+                    number=order.number,
+                    title=order.title,
+                    owner_login=order.owner_login,
+                    printer_id=order.printer_id,
+                    sha256=order.sha256,
+                    size=order.size,
+                    received_at=datetime.now(UTC),
+                )
+                session.add(row)
+            row.path, row.state = path, state
+            await self.outbox.enqueue_job_status(order.job_id, report, message, session=session)
+
+
+async def _remove(path: str) -> None:
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(Path(path).unlink)
+
+
+async def spooled_counts(db: NodeDatabase) -> dict[str, int]:
+    """Spooled jobs by state ('waiting' ones hold data on disk)."""
+    async with db.session() as session, session.begin():
+        rows = await session.execute(
+            select(SpooledJob.state, func.count()).group_by(SpooledJob.state)
+        )
+        return {state: int(n) for state, n in rows.tuples()}

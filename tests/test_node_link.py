@@ -1,0 +1,442 @@
+"""A real node against a real cloud over NodeLink: replication, offline log-in, accounting, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from printfabric.v1 import directory_pb2, spool_pb2
+from sqlalchemy import func, select
+
+from cloud.db.models import AccountingEntry, Job, Tenant
+from cloud.db.models import Node as CloudNode
+from cloud.domain.devices import Devices, PrinterFields
+from cloud.domain.enums import QueueModel
+from node.app import Node, open_node, running_node
+from node.config import NodeConfig
+from node.credential import Card, LoginPassword, Pin
+from node.delivery import SpoolFile, deliver_to_folder
+from node.errors import AuthRefused, DeliveryFailed
+from node.link import backoff_delay
+from node.models import OutboxRecord
+from tests.support.fabric import CloudHarness, TenantHandle, cloud_harness
+from tests.test_node_outbox import entries
+from tests.test_spool import submit
+
+ROOT = Path(__file__).resolve().parents[1]
+CARD = "0x44E1D9"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> float:
+    """Waits until check() holds; returns how long that took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not await check():
+        if loop.time() - started > within:
+            raise AssertionError(f"not true within {within} s")
+        await asyncio.sleep(0.02)
+    return loop.time() - started
+
+
+@dataclass
+class Site:
+    """A tenant in a running cloud with one registered node (not started)."""
+
+    home: Path
+    cloud: CloudHarness
+    tenant: TenantHandle
+    node_id: str
+    config: NodeConfig
+
+
+@contextlib.asynccontextmanager
+async def cloud_at(home: Path, port: int = 0) -> AsyncIterator[CloudHarness]:
+    # A 1 s heartbeat keeps silence detection and the tests quick.
+    async with cloud_harness(
+        home, listen=f"127.0.0.1:{port}", node_heartbeat=timedelta(seconds=1)
+    ) as harness:
+        yield harness
+
+
+def node_config(
+    tmp_path: Path, cloud: CloudHarness, code: str, serial: str, token: str
+) -> NodeConfig:
+    return NodeConfig(
+        home=tmp_path / "node",
+        cloud_target=f"localhost:{cloud.running.port}",
+        cloud_ca=cloud.running.tls.ca_cert,
+        company_code=code,
+        serial_number=serial,
+        access_token=token,
+        heartbeat_seconds=1.0,
+        backoff_initial=0.05,
+        backoff_max=0.3,
+        outbox_poll_seconds=0.05,
+        remote_auth_timeout=3.0,
+    )
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    home = tmp_path / "cloud-home"
+    async with cloud_at(home) as cloud:
+        tenant = await cloud.make_tenant("ACME")
+        await cloud.add_user(tenant, "alice", pin="4242", cards=[CARD])
+        node, token = await Devices(cloud.rt).create_node(
+            None, tenant.tenant_id, "NODE-PRG-1", "Prague office", "Floor 2"
+        )
+        config = node_config(tmp_path, cloud, tenant.company_code, "NODE-PRG-1", token)
+        yield Site(home, cloud, tenant, node.id, config)
+
+
+async def linked(node: Node) -> None:
+    await asyncio.wait_for(node.link.connected.wait(), 10)
+
+
+async def in_sync(node: Node, cloud: CloudHarness, tenant_id: str) -> bool:
+    async with cloud.rt.db.session() as session:
+        tenant = await session.get(Tenant, tenant_id)
+    assert tenant is not None
+    return node.link.connected.is_set() and await node.replica.revision() == (
+        tenant.directory_revision
+    )
+
+
+async def test_the_node_gets_its_directory_and_every_change_within_a_second(site: Site) -> None:
+    admin = site.tenant.admin.directory
+    async with running_node(site.config) as node:
+        await eventually(lambda: in_sync(node, site.cloud, site.tenant.tenant_id))
+        alice = await node.replica.authenticate(Pin("4242"))
+        assert alice is not None and alice.login == "alice"
+        state = await node.replica.state()
+        assert (state.users, state.node_id) == (2, site.node_id)
+
+        created = await admin.CreateUser(
+            directory_pb2.CreateUserRequest(
+                user=directory_pb2.User(login="bob", full_name="Bob Builder"), pin="8642"
+            )
+        )
+
+        async def bob_known() -> bool:
+            return await node.replica.user(created.user.user_id) is not None
+
+        assert await eventually(bob_known, within=1.0) < 1.0
+
+        await admin.DisableUser(directory_pb2.DisableUserRequest(user_id=alice.user_id))
+
+        async def alice_disabled() -> bool:
+            found = await node.replica.user(alice.user_id)
+            return found is not None and found.disabled
+
+        assert await eventually(alice_disabled, within=1.0) < 1.0
+        with pytest.raises(AuthRefused, match="alice is disabled"):
+            await node.replica.authenticate(Card(CARD))
+
+        # The node told the cloud what it applied.
+        async def cloud_knows_revision() -> bool:
+            async with site.cloud.rt.db.session() as session:
+                row = await session.get(CloudNode, site.node_id)
+            return row is not None and row.directory_revision == await node.replica.revision()
+
+        await eventually(cloud_knows_revision)
+        assert node.link.connects == 1
+
+
+def node_cli(config: NodeConfig, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PF_NODE_HOME": str(config.home)}
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+async def test_users_log_in_at_the_node_by_pin_and_card_while_the_cloud_is_down(
+    tmp_path: Path,
+) -> None:
+    async with cloud_at(tmp_path / "cloud-home") as cloud:
+        tenant = await cloud.make_tenant("ACME")
+        await cloud.add_user(tenant, "alice", pin="4242", cards=[CARD])
+        await cloud.add_user(tenant, "bob", password="bob-pass-1")
+        _, token = await Devices(cloud.rt).create_node(None, tenant.tenant_id, "N-1", "Site", "")
+        config = node_config(tmp_path, cloud, tenant.company_code, "N-1", token)
+        async with running_node(config) as node:
+            await eventually(lambda: in_sync(node, cloud, tenant.tenant_id))
+            remote = await node.link.remote_authenticate(Pin("4242"), "mfp-1")
+            assert remote.accepted and remote.user is not None and remote.user.login == "alice"
+            wrong = await node.link.remote_authenticate(Pin("0000"), "mfp-1")
+            assert not wrong.accepted and wrong.reason
+    # The cloud is gone (stopped, its port closed); the node runs on.
+    async with running_node(config) as node:
+        for credential in (Pin("4242"), Card(CARD), Card("4514265"), Card("44 e1 d9")):
+            found = await node.replica.authenticate(credential)
+            assert found is not None and found.login == "alice", credential
+        bob = await node.replica.authenticate(LoginPassword("BOB", "bob-pass-1"))
+        assert bob is not None and bob.login == "bob"
+        offline = await node.link.remote_authenticate(Card("0x1234"), "mfp-1")
+        assert not offline.accepted and "unreachable" in offline.reason
+
+        # The command line reads the same replica beside the running node.
+        by_pin = node_cli(config, "auth", "--pin-stdin", stdin="4242\n")
+        assert by_pin.returncode == 0, by_pin.stderr
+        assert json.loads(by_pin.stdout)["login"] == "alice"
+        by_card = node_cli(config, "auth", "--card", "4514265")
+        assert by_card.returncode == 0, by_card.stderr
+        assert json.loads(by_card.stdout)["rights"] == ["PRINT", "COPY", "SCAN", "COLOR"]
+        unknown = node_cli(config, "auth", "--card", "0x1234")
+        assert unknown.returncode == 1 and "unknown here" in unknown.stderr
+        status = json.loads(node_cli(config, "status", "--json").stdout)
+        assert status["users"] == 3 and status["directory_revision"] > 0
+
+
+async def accounting_rows(cloud: CloudHarness, tenant_id: str) -> tuple[int, int]:
+    async with cloud.rt.db.session() as session:
+        total = await session.scalar(
+            select(func.count()).where(AccountingEntry.tenant_id == tenant_id)
+        )
+        distinct = await session.scalar(
+            select(func.count(func.distinct(AccountingEntry.request_id))).where(
+                AccountingEntry.tenant_id == tenant_id
+            )
+        )
+    return int(total or 0), int(distinct or 0)
+
+
+async def test_accounting_reaches_the_cloud_exactly_once_across_a_reconnect(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "cloud-home"
+    async with cloud_at(home) as cloud:
+        port = cloud.running.port
+        tenant = await cloud.make_tenant("ACME")
+        node_row, token = await Devices(cloud.rt).create_node(
+            None, tenant.tenant_id, "N-1", "Site", ""
+        )
+        config = node_config(tmp_path, cloud, tenant.company_code, "N-1", token)
+    async with running_node(config) as node:
+        async with cloud_at(home, port) as cloud:
+            await linked(node)
+            await node.outbox.enqueue_usage(entries(700, "first"))
+
+            async def first_stored() -> bool:
+                return await accounting_rows(cloud, tenant.tenant_id) == (700, 700)
+
+            await eventually(first_stored)
+            await eventually(lambda: _outbox_empty(node))
+
+        # The cloud restarts; meanwhile the node collects more, and a JBA log read twice
+        # queues 100 entries the cloud already has.
+        await node.outbox.enqueue_usage(entries(300, "second") + entries(100, "first"))
+        assert await node.outbox.counts() == {"accounting": 1}
+
+        async with cloud_at(home, port) as cloud:
+
+            async def all_stored() -> bool:
+                return await _outbox_empty(node) and await accounting_rows(
+                    cloud, tenant.tenant_id
+                ) == (1000, 1000)
+
+            await eventually(all_stored)
+            assert node.link.connects == 2
+            async with cloud.rt.db.session() as session:
+                devices = set(
+                    (
+                        await session.scalars(
+                            select(AccountingEntry.device_id).where(
+                                AccountingEntry.tenant_id == tenant.tenant_id
+                            )
+                        )
+                    ).all()
+                )
+            assert devices == {node_row.id}
+
+    # The node stops after the cloud committed a batch and before the ack deleted it (the
+    # record is put back as it was): the same batch goes up again and counts once.
+    async with open_node(config) as idle:
+        await idle.outbox.enqueue_usage(entries(200, "lost-ack"))
+        (record,) = await idle.outbox.pending()
+    async with cloud_at(home, port) as cloud:
+        async with running_node(config) as node:
+
+            async def lost_ack_stored() -> bool:
+                return await _outbox_empty(node) and await accounting_rows(
+                    cloud, tenant.tenant_id
+                ) == (1200, 1200)
+
+            await eventually(lost_ack_stored)
+        async with open_node(config) as idle, idle.db.session() as session, session.begin():
+            session.add(
+                OutboxRecord(
+                    kind=record.kind,
+                    batch_id=record.batch_id,
+                    payload=record.payload,
+                    created_at=record.created_at,
+                )
+            )
+        async with running_node(config) as node:
+            await linked(node)
+            await eventually(lambda: _outbox_empty(node))
+            assert await accounting_rows(cloud, tenant.tenant_id) == (1200, 1200)
+
+
+async def _outbox_empty(node: Node) -> bool:
+    return not await node.outbox.counts()
+
+
+async def test_a_wrong_token_is_refused_and_the_node_keeps_backing_off(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = replace(site.config, access_token="not-the-token")
+    with caplog.at_level(logging.ERROR, logger="node.link"):
+        async with running_node(config) as node:
+
+            async def refused_thrice() -> bool:
+                return node.link.failures >= 3
+
+            await eventually(refused_thrice)
+            assert node.link.last_code is grpc.StatusCode.UNAUTHENTICATED
+            assert not node.link.connected.is_set() and node.link.connects == 0
+    assert "UNAUTHENTICATED" in caplog.text and "PF_NODE_SERIAL" in caplog.text
+    # The secret never reaches the log.
+    assert "not-the-token" not in caplog.text
+
+
+def test_backoff_doubles_from_the_initial_delay_up_to_the_cap_with_full_jitter() -> None:
+    ceilings = [backoff_delay(n, 1.0, 60.0, lambda: 1.0) for n in range(9)]
+    assert ceilings == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert backoff_delay(3, 1.0, 60.0, lambda: 0.25) == 2.0
+    assert backoff_delay(10_000, 1.0, 60.0, lambda: 1.0) == 60
+
+
+async def cloud_job(cloud: CloudHarness, job_id: str) -> Job:
+    async with cloud.rt.db.session() as session:
+        job = await session.get(Job, job_id)
+    assert job is not None
+    return job
+
+
+async def test_released_jobs_are_pulled_checked_and_delivered_or_held_for_later(
+    site: Site, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    devices = Devices(site.cloud.rt)
+    for name, uri in (("lobby", folder.as_uri()), ("plotter", "lpd://10.0.0.9/raw")):
+        await devices.create_printer(
+            None,
+            site.tenant.tenant_id,
+            PrinterFields(name=name, model=QueueModel.DIRECT, device_uri=uri, node_id=site.node_id),
+        )
+    alice = await site.cloud.login(site.tenant.company_code, "alice", "secret-pw")
+    data = b"%PDF-1.4\n" + os.urandom(300_000) + b"\n%%EOF\n"
+    async with running_node(site.config) as node:
+        await linked(node)
+        printed = await submit(alice, data, queue="lobby", title="Q3 report / final")
+        waiting = await submit(alice, data, queue="plotter", title="Site plan")
+
+        async def states() -> bool:
+            done = await cloud_job(site.cloud, printed.job_id)
+            held = await cloud_job(site.cloud, waiting.job_id)
+            return (done.state, held.state) == (
+                spool_pb2.JOB_STATE_COMPLETED,
+                spool_pb2.JOB_STATE_PRINTING,
+            )
+
+        await eventually(states)
+        (delivered,) = folder.iterdir()
+        assert delivered.name == f"{printed.number}-Q3_report_final"
+        assert delivered.read_bytes() == data
+        held = await cloud_job(site.cloud, waiting.job_id)
+        assert held.state_message == "Waiting at node Prague office for delivery (not built yet)"
+        # The undelivered job stays spooled on the node, checked against the cloud's hash.
+        kept = site.config.spool_dir / waiting.job_id
+        assert hashlib.sha256(kept.read_bytes()).hexdigest() == waiting.sha256
+        assert not (site.config.spool_dir / printed.job_id).exists()
+
+    # A restart: the cloud sends the PRINTING job again and the node knows it holds it.
+    async with running_node(site.config) as node:
+        await linked(node)
+        await asyncio.sleep(0.5)
+        await node.jobs.wait_idle()
+        assert await node.outbox.counts() == {}
+        assert len(list(folder.iterdir())) == 1
+
+
+def test_a_spool_file_that_does_not_match_the_job_is_deleted(tmp_path: Path) -> None:
+    spool = SpoolFile(tmp_path / "spool", "job-1")
+    spool.write(b"not what was printed")
+    with pytest.raises(DeliveryFailed) as failed:
+        spool.finish(20, hashlib.sha256(b"what was printed!!!!").hexdigest())
+    assert failed.value.reason == "CHECKSUM_MISMATCH"
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_folder_delivery_never_overwrites_and_keeps_names_safe(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(b"doc")
+    first = deliver_to_folder(data, tmp_path, 7, "../../etc/passwd")
+    second = deliver_to_folder(data, tmp_path, 7, "../../etc/passwd")
+    assert (first.name, second.name) == ("7-etc_passwd", "7-etc_passwd.1")
+    assert first.parent == second.parent == tmp_path
+    with pytest.raises(DeliveryFailed, match="does not exist"):
+        deliver_to_folder(data, tmp_path / "missing", 8, "x")
+
+
+async def test_printfabric_node_run_links_up_and_stops_cleanly_on_sigterm(
+    site: Site, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "node.token"
+    token_file.write_text(site.config.access_token + "\n")
+    token_file.chmod(0o600)
+    env = {
+        **os.environ,
+        "PF_NODE_HOME": str(site.config.home),
+        "PF_CLOUD_TARGET": site.config.cloud_target,
+        "PF_CLOUD_CA": str(site.config.cloud_ca),
+        "PF_COMPANY_CODE": site.config.company_code,
+        "PF_NODE_SERIAL": site.config.serial_number,
+        "PF_NODE_TOKEN_FILE": str(token_file),
+        "PF_NODE_HEARTBEAT": "1s",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "node",
+        "run",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+
+        async def replicated() -> bool:
+            async with site.cloud.rt.db.session() as session:
+                row = await session.get(CloudNode, site.node_id)
+            return row is not None and row.directory_revision > 0
+
+        await eventually(replicated, within=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    log_text = stderr.decode()
+    assert process.returncode == 0, log_text
+    assert "linked to the cloud" in log_text and "stopping" in log_text
+    assert site.config.access_token not in log_text
