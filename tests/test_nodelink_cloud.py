@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 from printfabric import credentials
-from printfabric.v1 import accounting_pb2, directory_pb2, node_link_pb2_grpc, spool_pb2
+from printfabric.v1 import accounting_pb2, device_pb2, directory_pb2, node_link_pb2_grpc, spool_pb2
 from printfabric.v1 import node_link_pb2 as nl
 from sqlalchemy import func, select
 
@@ -92,7 +92,7 @@ async def test_snapshot_then_live_deltas_carry_users_with_hashed_secrets(
 ) -> None:
     t = await cloud.make_tenant("ACME")
     await cloud.add_user(t, "alice", pin="4242", cards=["0x44E1D9"])
-    _, token = await node_for(cloud, t)
+    node_id, token = await node_for(cloud, t)
     side = FakeNodeSide(cloud, t, token)
     call = await side.connect()
     welcome = await next_of(call, "welcome")
@@ -106,6 +106,8 @@ async def test_snapshot_then_live_deltas_carry_users_with_hashed_secrets(
     assert list(alice.card_hashes) == [credentials.card_hash(chunk.credential_key, "4514265")]
     assert credentials.verify_password("secret-pw", alice.password_hash)
     side.send(directory_applied=nl.DirectoryApplied(revision=chunk.revision))
+    node = (await t.admin.device.GetNode(device_pb2.GetNodeRequest(node_id=node_id))).node
+    assert node.online, "a node with a link up shows online"
     loop = asyncio.get_running_loop()
     started = loop.time()
     await t.admin.directory.CreateUser(

@@ -154,13 +154,14 @@ def device_kind(value: int) -> DeviceKind:
         raise InvalidArgument("kind must be MFP, NODE or SYNC_AGENT") from exc
 
 
-def node(n: Node) -> device_pb2.Node:
+def node(n: Node, online: bool = False) -> device_pb2.Node:
     return device_pb2.Node(
         node_id=n.id,
         serial_number=n.serial_number,
         display_name=n.display_name,
         location=n.location,
         revoked=n.revoked,
+        online=online,
         directory_revision=n.directory_revision,
         software_version=n.software_version,
         create_time=ts(n.created_at),

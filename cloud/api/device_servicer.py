@@ -151,16 +151,17 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     async def GetNode(
         self, request: device_pb2.GetNodeRequest, context: Ctx
     ) -> device_pb2.GetNodeResponse:
-        return device_pb2.GetNodeResponse(
-            node=convert.node(await self.devices.get_node(caller(), request.node_id))
-        )
+        found = await self.devices.get_node(caller(), request.node_id)
+        online = found.id in await self.devices.online([found.id])
+        return device_pb2.GetNodeResponse(node=convert.node(found, online))
 
     async def ListNodes(
         self, request: device_pb2.ListNodesRequest, context: Ctx
     ) -> device_pb2.ListNodesResponse:
         rows, token = await self.devices.list_nodes(caller(), request.page_size, request.page_token)
+        online = await self.devices.online([n.id for n in rows])
         return device_pb2.ListNodesResponse(
-            nodes=[convert.node(n) for n in rows], next_page_token=token
+            nodes=[convert.node(n, n.id in online) for n in rows], next_page_token=token
         )
 
     async def DeleteNode(

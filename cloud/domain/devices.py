@@ -370,6 +370,10 @@ class Devices:
     ) -> tuple[list[Node], str]:
         return await self._list(principal, Node, page_size, page_token, "nodes")
 
+    async def online(self, node_ids: list[str]) -> set[str]:
+        """Which of these nodes hold a NodeLink stream now, on any cloud replica."""
+        return {n for n in node_ids if await self.rt.bus.get_presence(f"node.{n}")}
+
     async def delete_node(self, principal: Principal, node_id: str) -> None:
         await self._revoke(principal, Node, node_id, "node", delete=True)
 

@@ -85,6 +85,7 @@ class NodeLink:
             self.rt, self.node.id, None, self.hello.software_version
         )
         await self.send(welcome=await self._welcome())
+        await self.rt.bus.set_presence(f"node.{self.node.id}", self.replica_id, 3 * self.period)
         tasks = [
             asyncio.create_task(self._guard(self._read(requests))),
             asyncio.create_task(self._guard(self._watch())),
