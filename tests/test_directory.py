@@ -188,3 +188,27 @@ async def test_sync_needs_a_sync_agent_or_admin_and_a_header_first(cloud: CloudH
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await t.admin.directory.SyncUsers(no_header())
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_sync_binds_cards_to_new_and_existing_users_and_replaces_them(
+    cloud: CloudHarness,
+) -> None:
+    t = await cloud.make_tenant("ACME")
+    agent = await sync_agent(cloud, t)
+    header = directory_pb2.SyncUsersHeader(source=common_pb2.USER_SOURCE_LDAP)
+    first = [directory_pb2.SyncUserRecord(login=f"u{i}", cards=[f"{1000 + i}"]) for i in range(3)]
+    done = await agent.directory.SyncUsers(sync_stream(header, first))
+    assert (done.created, list(done.problems)) == (3, [])
+    moved = [
+        directory_pb2.SyncUserRecord(login="u0", cards=["0x3E8", "2000"], replace_cards=True),
+        directory_pb2.SyncUserRecord(login="u1", cards=["1000"]),  # u0's card: refused
+    ]
+    again = await agent.directory.SyncUsers(sync_stream(header, moved))
+    assert [p.login for p in again.problems] == ["u1"]
+    anon = await cloud.stubs()
+    by_card = await anon.auth.AuthenticateUser(
+        auth_pb2.AuthenticateUserRequest(
+            company_code=t.company_code, credential=auth_pb2.UserCredential(card="2000")
+        )
+    )
+    assert by_card.user.login == "u0" and by_card.user.card_count == 2

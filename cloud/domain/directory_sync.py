@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -94,7 +95,7 @@ async def sync_users(
         card_rows = await session.execute(
             select(Card.card_hash, Card.user_id).where(Card.tenant_id == tenant_id)
         )
-        cards = {digest: user_id for digest, user_id in card_rows.tuples()}
+        cards = CardIndex(card_rows.tuples())
         seen: set[str] = set()
         # Taking the next revision locks the tenant row for the run; later revisions are counted
         # here and written back once at the end, not one UPDATE per user.
@@ -240,12 +241,31 @@ def _sync_pin(
     return True
 
 
+class CardIndex:
+    """The tenant's card hashes by hash and by user, kept in step during one sync run."""
+
+    def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
+        self.owner: dict[str, str] = {}
+        self.by_user: dict[str, set[str]] = defaultdict(set)
+        for digest, user_id in rows:
+            self.bind(digest, user_id)
+
+    def bind(self, digest: str, user_id: str) -> None:
+        self.owner[digest] = user_id
+        self.by_user[user_id].add(digest)
+
+    def unbind(self, digest: str) -> None:
+        user_id = self.owner.pop(digest, None)
+        if user_id is not None:
+            self.by_user[user_id].discard(digest)
+
+
 async def _sync_cards(
     session: AsyncSession,
     record: SyncRecord,
     user: User,
     key: bytes,
-    cards: dict[str, str],
+    cards: CardIndex,
     summary: SyncSummary,
     now: datetime,
 ) -> bool:
@@ -258,13 +278,17 @@ async def _sync_cards(
         except CloudError as exc:
             summary.problems.append((user.login, f"card not applied: {exc.message}"))
             continue
-        if cards.get(digest, user.id) != user.id:
+        if cards.owner.get(digest, user.id) != user.id:
             summary.problems.append((user.login, "card not applied: it is bound to another user"))
             continue
         wanted.add(digest)
-    have = {h for h, uid in cards.items() if uid == user.id}
+    have = set(cards.by_user.get(user.id, ()))
     add = wanted - have
     remove = (have - wanted) if record.replace_cards else set()
+    if add and user in session.new:
+        # Cards reference the user row, which must be written first (no ORM relationship
+        # orders the two inserts).
+        await session.flush()
     for digest in add:
         session.add(
             Card(
@@ -275,7 +299,7 @@ async def _sync_cards(
                 created_at=now,
             )
         )
-        cards[digest] = user.id
+        cards.bind(digest, user.id)
     if remove:
         await session.execute(
             delete(Card).where(
@@ -285,5 +309,5 @@ async def _sync_cards(
             )
         )
         for digest in remove:
-            cards.pop(digest, None)
+            cards.unbind(digest)
     return bool(add or remove)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from printfabric.v1 import node_link_pb2 as nl
@@ -37,6 +37,18 @@ SEND_QUEUE = 256
 # A node that leaves the send queue full this long is not reading: drop it.
 SEND_TIMEOUT = 10.0
 MAX_REMOTE_AUTH = 32
+T = TypeVar("T")
+
+
+async def _db(work: Coroutine[Any, Any, T]) -> T:
+    """Runs database work to its end even if the link is cancelled meanwhile.
+
+    A query cut off by cancellation leaves the aiosqlite connection to be torn down under the
+    pool's feet; letting it finish (milliseconds) returns the connection cleanly.
+    """
+    return await asyncio.shield(asyncio.ensure_future(work))
+
+
 # Strong references to clean-up tasks so they are not collected before they run.
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
@@ -81,8 +93,8 @@ class NodeLink:
     async def responses(
         self, requests: AsyncIterator[nl.ConnectRequest]
     ) -> AsyncIterator[nl.ConnectResponse]:
-        await replication.record_node_state(
-            self.rt, self.node.id, None, self.hello.software_version
+        await _db(
+            replication.record_node_state(self.rt, self.node.id, None, self.hello.software_version)
         )
         await self.send(welcome=await self._welcome())
         await self.rt.bus.set_presence(f"node.{self.node.id}", self.replica_id, 3 * self.period)
@@ -91,21 +103,21 @@ class NodeLink:
             asyncio.create_task(self._guard(self._watch())),
             asyncio.create_task(self._guard(self._beat())),
         ]
+        waiting: list[asyncio.Task[Any]] = []
         try:
             while True:
-                getter = asyncio.ensure_future(self.queue.get())
-                stopper = asyncio.ensure_future(self.stop.wait())
-                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    stopper.cancel()
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                break
+                getter = asyncio.create_task(self.queue.get())
+                stopper = asyncio.create_task(self.stop.wait())
+                waiting = [getter, stopper]
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    break
+                stopper.cancel()
+                yield getter.result()
         finally:
             # No await here: this also runs when the stream is closed under us (aclose), and
             # the tasks end on their own once cancelled.
-            for task in [*tasks, *self.remote_auth]:
+            for task in [*tasks, *self.remote_auth, *waiting]:
                 task.cancel()
             cleanup = asyncio.ensure_future(self._leave())
             _BACKGROUND.add(cleanup)
@@ -129,8 +141,8 @@ class NodeLink:
             self.stop.set()
 
     async def _welcome(self) -> nl.CloudWelcome:
-        printers = await replication.node_printers(self.rt, self.node)
-        directory = await replication.tenant_directory(self.rt, self.node.tenant_id)
+        printers = await _db(replication.node_printers(self.rt, self.node))
+        directory = await _db(replication.tenant_directory(self.rt, self.node.tenant_id))
         return nl.CloudWelcome(
             node_id=self.node.id,
             tenant_id=self.node.tenant_id,
@@ -167,8 +179,10 @@ class NodeLink:
                     "hello is sent once, as the first message", reason="SECOND_HELLO"
                 )
             if kind == "directory_applied":
-                await replication.record_node_state(
-                    self.rt, self.node.id, msg.directory_applied.revision, None
+                await _db(
+                    replication.record_node_state(
+                        self.rt, self.node.id, msg.directory_applied.revision, None
+                    )
                 )
             elif kind == "remote_auth_request":
                 self._answer_later(msg.remote_auth_request)
@@ -177,7 +191,7 @@ class NodeLink:
             elif kind == "accounting_batch":
                 batch = msg.accounting_batch
                 records = [usage_record(e, self.node.id) for e in batch.entries]
-                await record_usage(self.rt, self.node.tenant_id, records)
+                await _db(record_usage(self.rt, self.node.tenant_id, records))
             elif kind == "job_spooled":
                 raise FailedPrecondition(
                     "job_spooled is not accepted by this cloud version yet", reason="NOT_SUPPORTED"
@@ -193,8 +207,8 @@ class NodeLink:
         except ValueError as exc:
             raise InvalidArgument(f"job status for {report.job_id} has an unknown state") from exc
         try:
-            await self.spool.update_status(
-                self.principal, report.job_id, state, report.state_message
+            await _db(
+                self.spool.update_status(self.principal, report.job_id, state, report.state_message)
             )
         except (FailedPrecondition, NotFound) as exc:
             # A resend of a report already applied, or a job canceled meanwhile: nothing to do.
@@ -230,7 +244,9 @@ class NodeLink:
             password=request.password if which == "login" else "",
         )
         try:
-            user = await self.auth.find_user(self.node.tenant_id, credential) if which else None
+            user = (
+                await _db(self.auth.find_user(self.node.tenant_id, credential)) if which else None
+            )
         except CloudError:
             user = None
         if user is None:
@@ -238,7 +254,7 @@ class NodeLink:
         elif user.disabled:
             await self._refuse(request, f"the account {user.login} is disabled")
         else:
-            record = await replication.replica_record(self.rt, user)
+            record = await _db(replication.replica_record(self.rt, user))
             await self.send(
                 remote_auth_response=nl.RemoteAuthResponse(
                     request_id=request.request_id, accepted=True, user=replica_user(record)
@@ -262,13 +278,13 @@ class NodeLink:
     async def _directory(self, initial: bool) -> None:
         tenant_id = self.node.tenant_id
         if initial:
-            state = await replication.tenant_directory(self.rt, tenant_id)
+            state = await _db(replication.tenant_directory(self.rt, tenant_id))
             held = self.hello.directory_revision
             if held <= 0 or held > state.revision:
                 await self._snapshot(state)
             else:
                 self.sent_revision = held
-        while page := await replication.users_since(self.rt, tenant_id, self.sent_revision):
+        while page := await _db(replication.users_since(self.rt, tenant_id, self.sent_revision)):
             to_revision = page[-1].user.revision
             await self.send(
                 directory_delta=nl.DirectoryDelta(
@@ -282,8 +298,8 @@ class NodeLink:
     async def _snapshot(self, state: replication.TenantDirectory) -> None:
         after, first = 0, True
         while True:
-            page = await replication.users_since(
-                self.rt, self.node.tenant_id, after, up_to=state.revision
+            page = await _db(
+                replication.users_since(self.rt, self.node.tenant_id, after, up_to=state.revision)
             )
             last = len(page) < replication.PAGE
             await self.send(
@@ -304,7 +320,7 @@ class NodeLink:
         self.sent_revision = state.revision
 
     async def _jobs(self) -> None:
-        for info in await replication.released_jobs(self.rt, self.node):
+        for info in await _db(replication.released_jobs(self.rt, self.node)):
             if info.job.id not in self.sent_jobs:
                 await self.send(
                     job_released=nl.JobReleased(
@@ -312,7 +328,9 @@ class NodeLink:
                     )
                 )
                 self.sent_jobs.add(info.job.id)
-        for job_id in await replication.canceled_jobs(self.rt, self.node.tenant_id, self.sent_jobs):
+        for job_id in await _db(
+            replication.canceled_jobs(self.rt, self.node.tenant_id, self.sent_jobs)
+        ):
             await self.send(job_canceled=nl.JobCanceled(job_id=job_id))
             self.sent_jobs.discard(job_id)
 

@@ -1,4 +1,8 @@
-"""Runs every benchmark in order, prints a summary table, and exits 1 if any of them failed."""
+"""Runs every benchmark in order, prints a summary table, and exits 1 if any of them failed.
+
+spool_1gib: a 1 GiB job through SubmitJob and DownloadJob. nodelink_snapshot, nodelink_delta,
+nodelink_memory: NodeLink directory replication and the cloud's memory per connected node.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tests.bench import spool_1gib
+from tests.bench import nodelink, nodelink_delta, nodelink_memory, spool_1gib
 
 
 class Outcome(Protocol):
@@ -34,9 +38,12 @@ class Crashed:
     passed: bool = False
 
 
-# In the order they run; each takes the payload size in bytes.
-BENCHMARKS: dict[str, Callable[[int], Outcome]] = {
-    spool_1gib.NAME: spool_1gib.run,
+# In the order they run; each gets the parsed command line.
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
+    spool_1gib.NAME: lambda args: spool_1gib.run(args.size),
+    nodelink.NAME: lambda args: nodelink.run(),
+    nodelink_delta.NAME: lambda args: nodelink_delta.run(),
+    nodelink_memory.NAME: lambda args: nodelink_memory.run(),
 }
 
 
@@ -46,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         "--size",
         type=spool_1gib.parse_size,
         default=spool_1gib.DEFAULT_SIZE,
-        help="payload size, e.g. 256M for a quick run (default 1G)",
+        help="spool_1gib's payload size, e.g. 256M for a quick run (default 1G)",
     )
     p.add_argument(
         "--only",
@@ -72,13 +79,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     outcomes: list[Outcome] = []
     started = time.perf_counter()
-    for name, bench in BENCHMARKS.items():
-        if args.only and name not in args.only:
-            continue
-        try:
-            outcomes.append(bench(args.size))
-        except Exception as exc:  # one broken benchmark must not hide the others' figures
-            outcomes.append(Crashed(name, (("error", f"{type(exc).__name__}: {exc}"),)))
+    selected = [name for name in BENCHMARKS if not args.only or name in args.only]
+    # nodelink_snapshot leaves its cloud and node up for nodelink_delta, if that runs too.
+    keep = {nodelink.NAME} if nodelink_delta.NAME in selected else set()
+    try:
+        for name in selected:
+            try:
+                outcomes.append(BENCHMARKS[name](args))
+            except Exception as exc:  # one broken benchmark must not hide the others' figures
+                outcomes.append(Crashed(name, (("error", f"{type(exc).__name__}: {exc}"),)))
+            if name not in keep:
+                nodelink.shutdown()
+    finally:
+        nodelink.shutdown()
     print(f"\nsummary ({time.perf_counter() - started:.0f} s)\n{_table(outcomes)}")
     failed = [o.name for o in outcomes if not o.passed]
     print(f"\nFAILED: {', '.join(failed)}" if failed else "\nall benchmarks passed")
