@@ -134,3 +134,41 @@ async def test_a_job_over_the_configured_limit_is_refused_and_leaves_nothing(
         assert (await alice.spool.ListJobs(spool_pb2.ListJobsRequest())).jobs == []
         ok = await submit(alice, os.urandom(99_000))
         assert ok.size_bytes == 99_000
+
+
+async def test_an_mfp_releases_the_jobs_of_the_user_standing_at_it_to_its_own_printer(
+    cloud: CloudHarness,
+) -> None:
+    t = await cloud.make_tenant("ACME")
+    alice = await cloud.add_user(t, "alice")
+    held = [await submit(alice, b"%!PS\nshowpage\n") for _ in range(2)]
+    queue = (await t.admin.device.GetPrinter(device_pb2.GetPrinterRequest(name="secure"))).printer
+    made = await t.admin.device.CreateDevice(
+        device_pb2.CreateDeviceRequest(
+            device=device_pb2.Device(serial_number="MFP-1", printer_id=queue.printer_id)
+        )
+    )
+    anon = await cloud.stubs()
+    login = await anon.auth.AuthenticateDevice(
+        auth_pb2.AuthenticateDeviceRequest(
+            company_code=t.company_code,
+            serial_number="MFP-1",
+            access_token=made.access_token,
+            kind=auth_pb2.DEVICE_KIND_MFP,
+        )
+    )
+    mfp = await cloud.stubs(login.tokens.access_token)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await mfp.spool.ReleaseJobs(spool_pb2.ReleaseJobsRequest(all_held=True))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "owner_login" in (
+        err.value.details() or ""
+    )
+    released = await mfp.spool.ReleaseJobs(
+        spool_pb2.ReleaseJobsRequest(all_held=True, owner_login="alice")
+    )
+    assert sorted(j.job_id for j in released.jobs) == sorted(j.job_id for j in held)
+    assert {j.release_printer_id for j in released.jobs} == {queue.printer_id}
+    # Releasing is all an MFP may do for a user: it cannot submit in their name.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await submit(mfp, b"%!PS\nshowpage\n", owner_login="alice")
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

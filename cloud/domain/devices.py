@@ -290,12 +290,18 @@ class Devices:
             raise AlreadyExists(f"a device with serial {f.serial_number} exists") from exc
         return device, token
 
-    async def get_device(self, principal: Principal, device_id: str) -> Device:
+    async def _get_agent(
+        self, principal: Principal, model: type[Agent], row_id: str, what: str
+    ) -> Agent:
+        """A device or node for an admin, or for itself; NOT_FOUND for anyone else."""
         tenant_id = principal.require_tenant()
-        if not principal.is_admin and principal.subject_id != device_id:
-            raise NotFound(f"device {device_id} not found")
+        if not principal.is_admin and principal.subject_id != row_id:
+            raise NotFound(f"{what} {row_id} not found")
         async with self.rt.db.session() as session:
-            return await self._get(session, Device, tenant_id, device_id, "device")
+            return await self._get(session, model, tenant_id, row_id, what)
+
+    async def get_device(self, principal: Principal, device_id: str) -> Device:
+        return await self._get_agent(principal, Device, device_id, "device")
 
     async def list_devices(
         self, principal: Principal, page_size: int, page_token: str
@@ -359,11 +365,7 @@ class Devices:
         return node, token
 
     async def get_node(self, principal: Principal, node_id: str) -> Node:
-        tenant_id = principal.require_tenant()
-        if not principal.is_admin and principal.subject_id != node_id:
-            raise NotFound(f"node {node_id} not found")
-        async with self.rt.db.session() as session:
-            return await self._get(session, Node, tenant_id, node_id, "node")
+        return await self._get_agent(principal, Node, node_id, "node")
 
     async def list_nodes(
         self, principal: Principal, page_size: int, page_token: str

@@ -212,14 +212,26 @@ class Spool:
         if node_id:
             await self.rt.bus.publish(node_topic(node_id))
 
-    async def _owner(self, session: AsyncSession, principal: Principal, owner_login: str) -> User:
+    async def _owner(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        owner_login: str,
+        device_acts_for_user: bool = False,
+    ) -> User:
+        """The user a job belongs to: the caller, or whom a node, an admin or (when releasing)
+        the MFP the user stands at names."""
         tenant_id = principal.require_tenant()
         acting_for_other = (
             bool(owner_login) and owner_login.casefold() != principal.login.casefold()
         )
         if principal.is_user and not acting_for_other:
             user = await session.get(User, principal.subject_id)
-        elif principal.kind is PrincipalKind.NODE or principal.is_admin:
+        elif (
+            principal.kind is PrincipalKind.NODE
+            or principal.is_admin
+            or (device_acts_for_user and principal.kind is PrincipalKind.MFP)
+        ):
             if not owner_login:
                 raise InvalidArgument("owner_login is required when a node submits a job")
             user = (
@@ -421,7 +433,9 @@ class Spool:
             elif principal.kind in (PrincipalKind.MFP, PrincipalKind.NODE):
                 if not owner_login:
                     raise InvalidArgument("owner_login is required when a device releases jobs")
-                owner = await self._owner(session, _as_node(principal), owner_login)
+                owner = await self._owner(
+                    session, principal, owner_login, device_acts_for_user=True
+                )
             else:
                 raise PermissionDenied("only users, devices and nodes release jobs")
             if not printer_ref and principal.kind is PrincipalKind.MFP:
@@ -556,13 +570,6 @@ class Spool:
         for key in keys:
             await self.rt.blobs.delete(key)
         return len(keys)
-
-
-def _as_node(principal: Principal) -> Principal:
-    """Devices act for the user standing at them, like a node does."""
-    return Principal(
-        PrincipalKind.NODE, principal.tenant_id, principal.subject_id, principal.session_id
-    )
 
 
 __all__ = ["JobInfo", "JobSubmission", "Spool", "may_see"]
