@@ -14,6 +14,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy import select
+
 from cloud.config import CloudConfig, parse_duration
 from cloud.db.models import Tenant
 from cloud.demo import banner, demo_node, ensure_demo
@@ -101,8 +103,6 @@ async def _admin(config: CloudConfig, args: argparse.Namespace) -> None:
             )
         elif cmd == ("tenant", "list"):
             async with rt.db.session() as session:
-                from sqlalchemy import select
-
                 rows = list(
                     (await session.execute(select(Tenant).order_by(Tenant.company_code))).scalars()
                 )

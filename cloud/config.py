@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,8 +113,6 @@ class CloudConfig:
 
     def resolved(self) -> CloudConfig:
         """Fills the defaults that depend on home."""
-        from dataclasses import replace
-
         return replace(
             self,
             database_url=self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'cloud.db'}",
