@@ -155,7 +155,15 @@ async def test_the_node_gets_its_directory_and_every_change_within_a_second(site
         assert node.link.connects == 1
 
 
-def node_cli(config: NodeConfig, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+async def node_cli(
+    config: NodeConfig, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Runs the node's command line in a thread: the node under test shares this event loop, and
+    blocking the loop would freeze it mid-transaction, holding the database lock the CLI needs."""
+    return await asyncio.to_thread(_node_cli, config, *args, stdin=stdin)
+
+
+def _node_cli(config: NodeConfig, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PF_NODE_HOME": str(config.home)}
     return subprocess.run(
         [sys.executable, "-m", "node", *args],
@@ -194,15 +202,15 @@ async def test_users_log_in_at_the_node_by_pin_and_card_while_the_cloud_is_down(
         assert not offline.accepted and "unreachable" in offline.reason
 
         # The command line reads the same replica beside the running node.
-        by_pin = node_cli(config, "auth", "--pin-stdin", stdin="4242\n")
+        by_pin = await node_cli(config, "auth", "--pin-stdin", stdin="4242\n")
         assert by_pin.returncode == 0, by_pin.stderr
         assert json.loads(by_pin.stdout)["login"] == "alice"
-        by_card = node_cli(config, "auth", "--card", "4514265")
+        by_card = await node_cli(config, "auth", "--card", "4514265")
         assert by_card.returncode == 0, by_card.stderr
         assert json.loads(by_card.stdout)["rights"] == ["PRINT", "COPY", "SCAN", "COLOR"]
-        unknown = node_cli(config, "auth", "--card", "0x1234")
+        unknown = await node_cli(config, "auth", "--card", "0x1234")
         assert unknown.returncode == 1 and "unknown here" in unknown.stderr
-        status = json.loads(node_cli(config, "status", "--json").stdout)
+        status = json.loads((await node_cli(config, "status", "--json")).stdout)
         assert status["users"] == 3 and status["directory_revision"] > 0
 
 
