@@ -59,6 +59,9 @@ class CloudConfig:
     node_heartbeat: timedelta = timedelta(seconds=15)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The only place file:///folder printers that the cloud delivers to may write (a cloud
+    # tenant must not write anywhere else on the cloud's disk). Default: $PF_HOME/printed.
+    file_printer_root: Path = Path()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -109,6 +112,9 @@ class CloudConfig:
             node_heartbeat=parse_duration(env.get("PF_NODE_HEARTBEAT", "15s")),
             tls_cert=Path(env["PF_TLS_CERT"]) if env.get("PF_TLS_CERT") else None,
             tls_key=Path(env["PF_TLS_KEY"]) if env.get("PF_TLS_KEY") else None,
+            file_printer_root=Path(env["PF_FILE_PRINTER_ROOT"])
+            if env.get("PF_FILE_PRINTER_ROOT")
+            else Path(),
         ).resolved()
 
     def resolved(self) -> CloudConfig:
@@ -117,4 +123,9 @@ class CloudConfig:
             self,
             database_url=self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'cloud.db'}",
             blob_dir=self.blob_dir if str(self.blob_dir) not in ("", ".") else self.home / "blobs",
+            file_printer_root=(
+                self.file_printer_root
+                if str(self.file_printer_root) not in ("", ".")
+                else self.home / "printed"
+            ).resolve(),
         )

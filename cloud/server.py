@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from printfabric.tls import TlsFiles, ensure_dev_pki
 from printfabric.v1 import (
     accounting_pb2_grpc,
     auth_pb2_grpc,
@@ -35,6 +36,7 @@ from cloud.config import CloudConfig
 from cloud.db.engine import Database
 from cloud.db.migrate import upgrade_async
 from cloud.domain.auth import Auth
+from cloud.domain.delivery import CloudDelivery
 from cloud.domain.devices import Devices
 from cloud.domain.directory import Directory
 from cloud.domain.runtime import Runtime, Settings
@@ -42,7 +44,6 @@ from cloud.domain.spool import Spool
 from cloud.domain.tenants import Tenants
 from cloud.domain.tokens import TokenSigner
 from cloud.nodelink.servicer import NodeLinkServicer
-from cloud.security.tls import TlsFiles, ensure_dev_pki
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,16 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
         raise SystemExit(f"cannot listen on {config.listen}")
     await server.start()
     sweeper = asyncio.create_task(_sweep_forever(rt, config.sweep_interval.total_seconds()))
+    delivery = asyncio.create_task(
+        CloudDelivery(rt, config.file_printer_root).run(recover=not config.redis_url)
+    )
     try:
         yield RunningCloud(rt, server, port, tls)
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, delivery):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await server.stop(grace=5)
         await rt.blobs.close()
         await rt.bus.close()

@@ -6,11 +6,11 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+
+from printfabric import folder
 
 from node.errors import DeliveryFailed
 
@@ -85,63 +85,18 @@ class SpoolFile:
             self.part.unlink()
 
 
-def safe_title(title: str, limit: int = 80) -> str:
-    """A file-name-safe form of a job title (no path separators, no dots at the start)."""
-    name = _UNSAFE.sub("_", title).strip("._")[:limit].rstrip("._")
-    return name or "job"
-
-
 def folder_target(device_uri: str) -> Path | None:
     """The folder of a file:///some/folder printer; None for schemes delivered elsewhere."""
-    parts = urlsplit(device_uri)
-    if parts.scheme != "file":
-        return None
-    if parts.netloc not in ("", "localhost"):
-        raise DeliveryFailed(
-            f"{device_uri} names another host; a file:// printer is a local folder",
-            reason="BAD_DEVICE_URI",
-        )
-    return Path(unquote(parts.path))
-
-
-def deliver_to_folder(data: Path, folder: Path, number: int, title: str) -> Path:
-    """Copies a spooled job into a folder as '<number>-<safe title>' (blocking).
-
-    The copy is written under a hidden name and renamed, so whatever watches the folder never
-    sees half a document; an existing file of the same name is not overwritten.
-    """
-    if not folder.is_dir():
-        raise DeliveryFailed(f"the printer's folder {folder} does not exist", reason="NO_FOLDER")
-    base = f"{number}-{safe_title(title)}"
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
-    os.close(fd)
     try:
-        shutil.copyfile(data, tmp)
-        for attempt in range(1000):
-            target = folder / (base if attempt == 0 else f"{base}.{attempt}")
-            if _place(Path(tmp), target):
-                return target
-        raise DeliveryFailed(f"too many files named {base} in {folder}", reason="FOLDER_FULL")
-    except OSError as exc:
-        raise DeliveryFailed(
-            f"cannot write to {folder}: {exc.strerror}", reason="FOLDER_ERROR"
-        ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        return folder.folder_target(device_uri)
+    except folder.FolderError as exc:
+        raise DeliveryFailed(exc.message, reason=exc.reason) from exc
 
 
-def _place(tmp: Path, target: Path) -> bool:
-    """Gives tmp the name target unless that name is taken; False if it is."""
+def deliver_to_folder(data: Path, target: Path, number: int, title: str) -> Path:
+    """Copies a spooled job into a folder as '<number>-<safe title>' (blocking); see
+    printfabric.folder."""
     try:
-        # link() fails if the name exists, unlike rename(): no silent overwrite.
-        os.link(tmp, target)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:
-        # Some shares (SMB, FUSE) have no hard links: check, then rename.
-        if target.exists():
-            return False
-        os.replace(tmp, target)
-        return True
+        return folder.deliver_to_folder(data, target, number, title)
+    except folder.FolderError as exc:
+        raise DeliveryFailed(exc.message, reason=exc.reason) from exc

@@ -55,7 +55,7 @@ async def test_admin_creates_queues_and_users_see_them_with_an_ipps_uri(
     alice = await cloud.add_user(t, "alice")
     listed = await alice.device.ListUserPrinters(device_pb2.ListUserPrintersRequest())
     uris = {e.printer.name: list(e.submit_uris) for e in listed.printers}
-    assert uris["floor2"] == ["ipps://localhost:8443/ipp/print/floor2"]
+    assert uris["floor2"] == [f"ipps://localhost:8443/t/{t.company_code}/ipp/print/floor2"]
     assert set(uris) == {"floor2", "secure"}
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await alice.device.CreatePrinter(

@@ -23,14 +23,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
-
-from cloud.security.tls import (
+from printfabric.tls import (
     TlsFiles,
     client_ssl_context,
     ensure_dev_pki,
     issue_certificate,
     server_ssl_context,
 )
+
 from tests.support.fabric import CloudHarness
 
 HOSTS = ("localhost", "127.0.0.1", "::1")

@@ -110,6 +110,20 @@ def printer(p: Printer) -> device_pb2.Printer:
     )
 
 
+def public_printer(p: Printer) -> device_pb2.Printer:
+    """What anyone may see of a queue: no id, device URI or node."""
+    full = printer(p)
+    return device_pb2.Printer(
+        name=full.name,
+        display_name=full.display_name,
+        location=full.location,
+        model=full.model,
+        formats=full.formats,
+        color=full.color,
+        duplex=full.duplex,
+    )
+
+
 def printer_fields(msg: device_pb2.Printer, paths: set[str] | None) -> PrinterFields:
     def want(name: str) -> bool:
         return paths is None or name in paths
@@ -218,4 +232,5 @@ def submission(h: spool_pb2.JobHeader) -> JobSubmission:
         origin=h.origin,
         size_hint=h.size_hint,
         owner_login=h.owner_login,
+        job_id=h.job_id,
     )

@@ -85,6 +85,14 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
             ]
         )
 
+    async def DescribePrinter(
+        self, request: device_pb2.DescribePrinterRequest, context: Ctx
+    ) -> device_pb2.DescribePrinterResponse:
+        printer, queued = await self.devices.describe_printer(request.company_code, request.name)
+        return device_pb2.DescribePrinterResponse(
+            printer=convert.public_printer(printer), queued_job_count=queued
+        )
+
     async def CreateDevice(
         self, request: device_pb2.CreateDeviceRequest, context: Ctx
     ) -> device_pb2.CreateDeviceResponse:

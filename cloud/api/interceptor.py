@@ -27,6 +27,8 @@ PUBLIC_METHODS = frozenset(
         "/printfabric.v1.AuthService/AuthenticateDevice",
         "/printfabric.v1.AuthService/RefreshToken",
         "/printfabric.v1.AuthService/RevokeToken",
+        # A queue's public description, for driverless set-up before anyone logs in.
+        "/printfabric.v1.DeviceService/DescribePrinter",
         # The node proves itself in its Hello message, on the stream.
         "/printfabric.v1.NodeLinkService/Connect",
     }

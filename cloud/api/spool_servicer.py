@@ -46,6 +46,12 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
         info = await self.spool.submit(caller(), convert.submission(first.header), chunks())
         return spool_pb2.SubmitJobResponse(job=convert.job(info))
 
+    async def CreateJob(
+        self, request: spool_pb2.CreateJobRequest, context: Ctx
+    ) -> spool_pb2.CreateJobResponse:
+        info = await self.spool.create_job(caller(), convert.submission(request.header))
+        return spool_pb2.CreateJobResponse(job=convert.job(info))
+
     async def GetJob(
         self, request: spool_pb2.GetJobRequest, context: Ctx
     ) -> spool_pb2.GetJobResponse:
@@ -64,6 +70,7 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
             all_users=request.all_users,
             owner_login=request.owner_login,
             printer_id=request.printer_id,
+            number=request.number,
         )
         return spool_pb2.ListJobsResponse(
             jobs=[convert.job(j) for j in rows], next_page_token=token

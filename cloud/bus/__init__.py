@@ -4,7 +4,15 @@ from cloud.bus.base import Bus, Subscription
 from cloud.bus.memory import InProcessBus
 from cloud.bus.redis import RedisBus
 
-__all__ = ["Bus", "InProcessBus", "RedisBus", "Subscription", "directory_topic", "node_topic"]
+__all__ = [
+    "Bus",
+    "InProcessBus",
+    "RedisBus",
+    "Subscription",
+    "delivery_topic",
+    "directory_topic",
+    "node_topic",
+]
 
 
 def directory_topic(tenant_id: str) -> str:
@@ -15,3 +23,8 @@ def directory_topic(tenant_id: str) -> str:
 def node_topic(node_id: str) -> str:
     """Published after a job for one of the node's printers was released or canceled."""
     return f"pf.node.{node_id}"
+
+
+def delivery_topic() -> str:
+    """Published after a job for a printer the cloud delivers to itself was released or canceled."""
+    return "pf.deliver"

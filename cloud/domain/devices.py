@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db.models import Device, Node, Printer, Tenant
+from cloud.db.models import Device, Job, Node, Printer, Tenant
 from cloud.domain import credentials
 from cloud.domain.directory import revoke_sessions
-from cloud.domain.enums import DeviceKind, DocumentFormat, PrincipalKind, QueueModel
+from cloud.domain.enums import DeviceKind, DocumentFormat, JobState, PrincipalKind, QueueModel
 from cloud.domain.principal import Principal
 from cloud.domain.runtime import Runtime, audit, new_id, next_page_token, page_window
+from cloud.domain.tenants import tenant_by_code
 from cloud.errors import AlreadyExists, InvalidArgument, NotFound
 
 _QUEUE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -228,9 +229,39 @@ class Devices:
                 "the queue still has jobs or devices; it cannot be deleted", reason="QUEUE_IN_USE"
             ) from exc
 
+    async def describe_printer(self, company_code: str, name: str) -> tuple[Printer, int]:
+        """A queue's public description and how many of its jobs are not final; for callers that
+        have not logged in yet (driverless set-up). Unknown tenant or queue: the same NOT_FOUND."""
+        open_states = [int(s) for s in JobState if not s.is_final]
+        async with self.rt.db.session() as session:
+            tenant = await tenant_by_code(session, company_code)
+            printer = (
+                await session.execute(
+                    select(Printer).where(
+                        Printer.tenant_id == (tenant.id if tenant else ""),
+                        Printer.name == name.strip().lower(),
+                    )
+                )
+            ).scalar_one_or_none()
+            if tenant is None or printer is None:
+                raise NotFound(f"no queue named {name}", reason="UNKNOWN_QUEUE")
+            queued = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(
+                        Job.tenant_id == tenant.id,
+                        Job.printer_id == printer.id,
+                        Job.state.in_(open_states),
+                    )
+                )
+            ).scalar_one()
+        return printer, int(queued)
+
     async def user_printers(self, principal: Principal) -> list[tuple[Printer, list[str]]]:
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
+            tenant = await session.get(Tenant, tenant_id)
             printers = list(
                 (
                     await session.execute(
@@ -238,8 +269,10 @@ class Devices:
                     )
                 ).scalars()
             )
+        assert tenant is not None
         base = self.rt.settings.public_url.replace("https://", "ipps://", 1)
-        return [(p, [f"{base}/ipp/print/{p.name}"]) for p in printers]
+        # The path prefix /t/{code} names the tenant at the gateway (see the README).
+        return [(p, [f"{base}/t/{tenant.company_code}/ipp/print/{p.name}"]) for p in printers]
 
     # MFP devices and sync agents ----------------------------------------------------------
 

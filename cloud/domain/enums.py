@@ -72,6 +72,7 @@ class JobState(IntEnum):
     FAILED = 5
     CANCELED = 6
     EXPIRED = 7
+    INCOMING = 8
 
     @property
     def is_final(self) -> bool:

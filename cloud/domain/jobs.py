@@ -55,6 +55,8 @@ class JobSubmission:
     origin: str = ""
     size_hint: int = 0
     owner_login: str = ""
+    # The job made by Spool.create_job that this document completes.
+    job_id: str = ""
 
     def checked(self) -> JobSubmission:
         if not self.printer.strip():
@@ -72,6 +74,7 @@ class JobSubmission:
             origin=self.origin.strip(),
             size_hint=self.size_hint,
             owner_login=self.owner_login.strip(),
+            job_id=self.job_id.strip(),
         )
 
     def to_json(self) -> str:

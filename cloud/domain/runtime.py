@@ -40,6 +40,8 @@ class Settings:
     upload_url_ttl: timedelta = timedelta(minutes=15)
     download_url_ttl: timedelta = timedelta(minutes=5)
     node_heartbeat: timedelta = timedelta(seconds=15)
+    # How long a job made by CreateJob waits for its document (IPP multiple-operation-time-out).
+    incoming_job_timeout: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

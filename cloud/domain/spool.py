@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.blobs import BlobNotFound, SignedUrl
-from cloud.bus import node_topic
+from cloud.bus import delivery_topic, node_topic
 from cloud.db.models import Device, Job, Printer, Tenant, Upload, User
 from cloud.domain.devices import Devices, decode_formats
 from cloud.domain.directory import decode_rights
@@ -61,19 +61,113 @@ class Spool:
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
             owner = await self._owner(session, principal, header.owner_login)
+            if header.job_id:
+                # The document of a job made by create_job: it goes to that job's queue.
+                incoming = await self._incoming(session, tenant_id, owner.id, header.job_id)
+                printer = await self.devices.printer_by_ref(session, tenant_id, incoming.printer_id)
+            else:
+                printer = await self.devices.printer_by_ref(session, tenant_id, header.printer)
+                if header.request_id:
+                    existing = await self._by_request(
+                        session, tenant_id, owner.id, header.request_id
+                    )
+                    if existing is not None:
+                        return existing
+        self._check_size_hint(header)
+        self._check_format(printer, header.format)
+        return await self._ingest(principal, header, owner, printer, chunks)
+
+    async def create_job(self, principal: Principal, header: JobSubmission) -> JobInfo:
+        """A job without its document yet (IPP Create-Job); submit with header.job_id brings it.
+
+        The job fails if its document does not arrive within incoming_job_timeout.
+        """
+        header = header.checked()
+        if header.job_id:
+            raise InvalidArgument("a new job has no job_id yet")
+        self._check_size_hint(header)
+        tenant_id = principal.require_tenant()
+        now = self.rt.clock()
+        async with self.rt.db.session() as session:
+            owner = await self._owner(session, principal, header.owner_login)
             printer = await self.devices.printer_by_ref(session, tenant_id, header.printer)
+            self._check_format(printer, header.format)
             if header.request_id:
                 existing = await self._by_request(session, tenant_id, owner.id, header.request_id)
                 if existing is not None:
                     return existing
+        timeout = self.rt.settings.incoming_job_timeout
+        job_id = new_id()
+        try:
+            async with self.rt.db.session() as session, session.begin():
+                job = Job(
+                    id=job_id,
+                    tenant_id=tenant_id,
+                    number=await self._next_number(session, tenant_id),
+                    printer_id=printer.id,
+                    owner_user_id=owner.id,
+                    title=header.title or "Untitled",
+                    format=int(header.format),
+                    options=header.options.to_json(),
+                    state=int(JobState.INCOMING),
+                    state_message="Waiting for the document",
+                    size_bytes=0,
+                    page_count=0,
+                    sha256="",
+                    origin=header.origin,
+                    request_id=header.request_id or None,
+                    blob_key=None,
+                    release_printer_id=None,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now + timeout,
+                    completed_at=None,
+                )
+                session.add(job)
+                audit(session, now, principal, "job.create", job_id)
+        except IntegrityError:
+            async with self.rt.db.session() as session:
+                raced = await self._by_request(session, tenant_id, owner.id, header.request_id)
+            if raced is None:
+                raise
+            return raced
+        return JobInfo(job, printer.name, owner.login)
+
+    async def _incoming(
+        self, session: AsyncSession, tenant_id: str, owner_id: str, job_id: str
+    ) -> Job:
+        job = (
+            await session.execute(select(Job).where(Job.tenant_id == tenant_id, Job.id == job_id))
+        ).scalar_one_or_none()
+        if job is None or job.owner_user_id != owner_id:
+            raise NotFound(f"job {job_id} not found", reason="UNKNOWN_JOB")
+        if job.state != int(JobState.INCOMING):
+            raise FailedPrecondition(
+                f"job {job.number} already has its document or has ended "
+                f"({JobState(job.state).name.lower()})",
+                reason="JOB_NOT_INCOMING",
+            )
+        return job
+
+    def _check_size_hint(self, header: JobSubmission) -> None:
         limit = self.rt.settings.max_job_bytes
         if header.size_hint > limit:
             raise TooLarge(
                 f"the document is {header.size_hint} bytes; the limit is {limit}",
                 reason="JOB_TOO_LARGE",
             )
-        self._check_format(printer, header.format)
-        return await self._ingest(principal, header, owner, printer, chunks)
+
+    @staticmethod
+    async def _next_number(session: AsyncSession, tenant_id: str) -> int:
+        number = (
+            await session.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id)
+                .values(job_counter=Tenant.job_counter + 1)
+                .returning(Tenant.job_counter)
+            )
+        ).scalar_one()
+        return int(number) % 2_000_000_000 or 1
 
     async def _ingest(
         self,
@@ -148,44 +242,53 @@ class Spool:
         sniffer: StreamSniffer,
     ) -> JobInfo:
         now = self.rt.clock()
+        direct = printer.model == int(QueueModel.DIRECT)
         try:
             async with self.rt.db.session() as session, session.begin():
                 tenant = await session.get(Tenant, owner.tenant_id)
                 assert tenant is not None
                 retention = timedelta(seconds=tenant.job_retention_seconds)
-                number = (
-                    await session.execute(
-                        update(Tenant)
-                        .where(Tenant.id == tenant.id)
-                        .values(job_counter=Tenant.job_counter + 1)
-                        .returning(Tenant.job_counter)
+                values = {
+                    "format": int(fmt),
+                    "state": int(JobState.RELEASED if direct else JobState.HELD),
+                    "state_message": "Sent to the printer" if direct else held_message(retention),
+                    "size_bytes": sniffer.size,
+                    "page_count": pages,
+                    "sha256": sniffer.sha256_hex,
+                    "blob_key": blob_key,
+                    "release_printer_id": printer.id if direct else None,
+                    "updated_at": now,
+                    "expires_at": now + retention,
+                }
+                if header.job_id:
+                    job_id = header.job_id
+                    done = await session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.state == int(JobState.INCOMING))
+                        .values(**values)
                     )
-                ).scalar_one()
-                direct = printer.model == int(QueueModel.DIRECT)
-                job = Job(
-                    id=job_id,
-                    tenant_id=tenant.id,
-                    number=number % 2_000_000_000 or 1,
-                    printer_id=printer.id,
-                    owner_user_id=owner.id,
-                    title=header.title or "Untitled",
-                    format=int(fmt),
-                    options=header.options.to_json(),
-                    state=int(JobState.RELEASED if direct else JobState.HELD),
-                    state_message="Sent to the printer" if direct else held_message(retention),
-                    size_bytes=sniffer.size,
-                    page_count=pages,
-                    sha256=sniffer.sha256_hex,
-                    origin=header.origin,
-                    request_id=header.request_id or None,
-                    blob_key=blob_key,
-                    release_printer_id=printer.id if direct else None,
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=now + retention,
-                    completed_at=None,
-                )
-                session.add(job)
+                    if done.rowcount != 1:  # type: ignore[attr-defined]
+                        raise FailedPrecondition(
+                            "the job was canceled or timed out while its document arrived",
+                            reason="JOB_NOT_INCOMING",
+                        )
+                else:
+                    session.add(
+                        Job(
+                            id=job_id,
+                            tenant_id=tenant.id,
+                            number=await self._next_number(session, tenant.id),
+                            printer_id=printer.id,
+                            owner_user_id=owner.id,
+                            title=header.title or "Untitled",
+                            options=header.options.to_json(),
+                            origin=header.origin,
+                            request_id=header.request_id or None,
+                            created_at=now,
+                            completed_at=None,
+                            **values,
+                        )
+                    )
                 audit(session, now, principal, "job.submit", job_id, f"{sniffer.size} bytes")
         except IntegrityError:
             # The same request_id won a race: answer with that job, drop this copy.
@@ -198,19 +301,20 @@ class Spool:
                 raise
             return existing
         if direct:
-            await self._wake_node(printer.id)
-        return JobInfo(job, printer.name, owner.login)
+            await self._wake_delivery(printer.id)
+        async with self.rt.db.session() as session:
+            return await load_job(session, principal, job_id)
 
-    async def _wake_node(self, printer_id: str | None) -> None:
-        """Tells the node that delivers for the printer, if any, to look at its jobs."""
+    async def _wake_delivery(self, printer_id: str | None) -> None:
+        """Tells whoever delivers for the printer (its node, or the cloud's own delivery) to look
+        at its jobs."""
         if not printer_id:
             return
         async with self.rt.db.session() as session:
             node_id = (
                 await session.execute(select(Printer.node_id).where(Printer.id == printer_id))
             ).scalar_one_or_none()
-        if node_id:
-            await self.rt.bus.publish(node_topic(node_id))
+        await self.rt.bus.publish(node_topic(node_id) if node_id else delivery_topic())
 
     async def _owner(
         self,
@@ -366,6 +470,7 @@ class Spool:
         all_users: bool = False,
         owner_login: str = "",
         printer_id: str = "",
+        number: int = 0,
     ) -> tuple[list[JobInfo], str]:
         tenant_id = principal.require_tenant()
         offset, limit = page_window(page_size, page_token)
@@ -379,7 +484,11 @@ class Spool:
         if states:
             query = query.where(Job.state.in_([int(s) for s in states]))
         if printer_id:
-            query = query.where(Job.printer_id == printer_id)
+            query = query.where(
+                (Job.printer_id == printer_id) | (Printer.name == printer_id.strip().lower())
+            )
+        if number:
+            query = query.where(Job.number == number)
         async with self.rt.db.session() as session:
             rows = (
                 await session.execute(
@@ -464,8 +573,10 @@ class Spool:
                 info.job.release_printer_id = target.id
                 info.job.updated_at = now
                 audit(session, now, principal, "job.release", info.job.id, target.name)
-        if target.node_id and rows:
-            await self.rt.bus.publish(node_topic(target.node_id))
+        if rows:
+            await self.rt.bus.publish(
+                node_topic(target.node_id) if target.node_id else delivery_topic()
+            )
         return rows
 
     async def cancel(self, principal: Principal, job_id: str) -> JobInfo:
@@ -490,7 +601,7 @@ class Spool:
             key, job.blob_key = job.blob_key, None
         if key:
             await self.rt.blobs.delete(key)
-        await self._wake_node(info.job.release_printer_id)
+        await self._wake_delivery(info.job.release_printer_id)
         return info
 
     async def update_status(
@@ -527,7 +638,8 @@ class Spool:
         return info
 
     async def sweep(self, batch: int = 500) -> int:
-        """Expires held jobs past retention and purges data of old final jobs; returns the count."""
+        """Expires held jobs past retention, fails jobs whose document never came, and purges data
+        of old final jobs; returns the number of blobs purged."""
         now = self.rt.clock()
         async with self.rt.db.session() as session, session.begin():
             jobs = list(
@@ -567,6 +679,24 @@ class Spool:
                 job.blob_key = None
             for upload in uploads:
                 await session.delete(upload)
+            stalled = (
+                await session.execute(
+                    select(Job, Tenant.job_retention_seconds)
+                    .join(Tenant, Tenant.id == Job.tenant_id)
+                    .where(Job.state == int(JobState.INCOMING), Job.expires_at < now)
+                    .limit(batch)
+                )
+            ).all()
+            minutes = self.rt.settings.incoming_job_timeout.total_seconds() / 60
+            for job, retention in stalled:
+                finish(
+                    job,
+                    JobState.FAILED,
+                    f"No document arrived within {minutes:g} minutes of Create-Job",
+                    now,
+                    timedelta(seconds=retention),
+                )
+                audit(session, now, None, "job.abort", job.id, tenant_id=job.tenant_id)
         for key in keys:
             await self.rt.blobs.delete(key)
         return len(keys)

@@ -122,6 +122,22 @@ class DeletePrinterResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class DescribePrinterRequest(_message.Message):
+    __slots__ = ("company_code", "name")
+    COMPANY_CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    company_code: str
+    name: str
+    def __init__(self, company_code: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DescribePrinterResponse(_message.Message):
+    __slots__ = ("printer", "queued_job_count")
+    PRINTER_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_JOB_COUNT_FIELD_NUMBER: _ClassVar[int]
+    printer: Printer
+    queued_job_count: int
+    def __init__(self, printer: _Optional[_Union[Printer, _Mapping]] = ..., queued_job_count: _Optional[int] = ...) -> None: ...
+
 class ListUserPrintersRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -66,6 +66,11 @@ class DeviceServiceStub:
                 request_serializer=printfabric_dot_v1_dot_device__pb2.ListUserPrintersRequest.SerializeToString,
                 response_deserializer=printfabric_dot_v1_dot_device__pb2.ListUserPrintersResponse.FromString,
                 _registered_method=True)
+        self.DescribePrinter = channel.unary_unary(
+                '/printfabric.v1.DeviceService/DescribePrinter',
+                request_serializer=printfabric_dot_v1_dot_device__pb2.DescribePrinterRequest.SerializeToString,
+                response_deserializer=printfabric_dot_v1_dot_device__pb2.DescribePrinterResponse.FromString,
+                _registered_method=True)
         self.CreateDevice = channel.unary_unary(
                 '/printfabric.v1.DeviceService/CreateDevice',
                 request_serializer=printfabric_dot_v1_dot_device__pb2.CreateDeviceRequest.SerializeToString,
@@ -160,6 +165,14 @@ class DeviceServiceServicer:
 
     def ListUserPrinters(self, request, context):
         """The printers a workstation user may print to, with how each is reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribePrinter(self, request, context):
+        """What anyone may learn about a queue before logging in (IPP Get-Printer-Attributes, driverless
+        set-up): its public description, never its device URI or node. Needs no token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,6 +279,11 @@ def add_DeviceServiceServicer_to_server(servicer, server):
                     servicer.ListUserPrinters,
                     request_deserializer=printfabric_dot_v1_dot_device__pb2.ListUserPrintersRequest.FromString,
                     response_serializer=printfabric_dot_v1_dot_device__pb2.ListUserPrintersResponse.SerializeToString,
+            ),
+            'DescribePrinter': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribePrinter,
+                    request_deserializer=printfabric_dot_v1_dot_device__pb2.DescribePrinterRequest.FromString,
+                    response_serializer=printfabric_dot_v1_dot_device__pb2.DescribePrinterResponse.SerializeToString,
             ),
             'CreateDevice': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateDevice,
@@ -487,6 +505,33 @@ class DeviceService:
             '/printfabric.v1.DeviceService/ListUserPrinters',
             printfabric_dot_v1_dot_device__pb2.ListUserPrintersRequest.SerializeToString,
             printfabric_dot_v1_dot_device__pb2.ListUserPrintersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribePrinter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/printfabric.v1.DeviceService/DescribePrinter',
+            printfabric_dot_v1_dot_device__pb2.DescribePrinterRequest.SerializeToString,
+            printfabric_dot_v1_dot_device__pb2.DescribePrinterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,7 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELED: _ClassVar[JobState]
     JOB_STATE_EXPIRED: _ClassVar[JobState]
+    JOB_STATE_INCOMING: _ClassVar[JobState]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_HELD: JobState
 JOB_STATE_RELEASED: JobState
@@ -29,6 +30,7 @@ JOB_STATE_COMPLETED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELED: JobState
 JOB_STATE_EXPIRED: JobState
+JOB_STATE_INCOMING: JobState
 
 class JobOptions(_message.Message):
     __slots__ = ("copies", "duplex", "mono", "media")
@@ -43,7 +45,7 @@ class JobOptions(_message.Message):
     def __init__(self, copies: _Optional[int] = ..., duplex: _Optional[bool] = ..., mono: _Optional[bool] = ..., media: _Optional[str] = ...) -> None: ...
 
 class JobHeader(_message.Message):
-    __slots__ = ("printer", "title", "format", "options", "request_id", "origin", "size_hint", "owner_login")
+    __slots__ = ("printer", "title", "format", "options", "request_id", "origin", "size_hint", "owner_login", "job_id")
     PRINTER_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +54,7 @@ class JobHeader(_message.Message):
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     SIZE_HINT_FIELD_NUMBER: _ClassVar[int]
     OWNER_LOGIN_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
     printer: str
     title: str
     format: _common_pb2.DocumentFormat
@@ -60,7 +63,8 @@ class JobHeader(_message.Message):
     origin: str
     size_hint: int
     owner_login: str
-    def __init__(self, printer: _Optional[str] = ..., title: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.DocumentFormat, str]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., request_id: _Optional[str] = ..., origin: _Optional[str] = ..., size_hint: _Optional[int] = ..., owner_login: _Optional[str] = ...) -> None: ...
+    job_id: str
+    def __init__(self, printer: _Optional[str] = ..., title: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.DocumentFormat, str]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., request_id: _Optional[str] = ..., origin: _Optional[str] = ..., size_hint: _Optional[int] = ..., owner_login: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "number", "printer_id", "printer_name", "owner_user_id", "owner_login", "title", "format", "options", "state", "state_message", "size_bytes", "page_count", "sha256", "origin", "release_printer_id", "create_time", "update_time", "expire_time", "complete_time")
@@ -120,6 +124,18 @@ class SubmitJobResponse(_message.Message):
     job: Job
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
+class CreateJobRequest(_message.Message):
+    __slots__ = ("header",)
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    header: JobHeader
+    def __init__(self, header: _Optional[_Union[JobHeader, _Mapping]] = ...) -> None: ...
+
+class CreateJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -133,20 +149,22 @@ class GetJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "states", "all_users", "owner_login", "printer_id")
+    __slots__ = ("page_size", "page_token", "states", "all_users", "owner_login", "printer_id", "number")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATES_FIELD_NUMBER: _ClassVar[int]
     ALL_USERS_FIELD_NUMBER: _ClassVar[int]
     OWNER_LOGIN_FIELD_NUMBER: _ClassVar[int]
     PRINTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     states: _containers.RepeatedScalarFieldContainer[JobState]
     all_users: bool
     owner_login: str
     printer_id: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., states: _Optional[_Iterable[_Union[JobState, str]]] = ..., all_users: _Optional[bool] = ..., owner_login: _Optional[str] = ..., printer_id: _Optional[str] = ...) -> None: ...
+    number: int
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., states: _Optional[_Iterable[_Union[JobState, str]]] = ..., all_users: _Optional[bool] = ..., owner_login: _Optional[str] = ..., printer_id: _Optional[str] = ..., number: _Optional[int] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "next_page_token")

@@ -40,6 +40,11 @@ class SpoolServiceStub:
                 request_serializer=printfabric_dot_v1_dot_spool__pb2.SubmitJobRequest.SerializeToString,
                 response_deserializer=printfabric_dot_v1_dot_spool__pb2.SubmitJobResponse.FromString,
                 _registered_method=True)
+        self.CreateJob = channel.unary_unary(
+                '/printfabric.v1.SpoolService/CreateJob',
+                request_serializer=printfabric_dot_v1_dot_spool__pb2.CreateJobRequest.SerializeToString,
+                response_deserializer=printfabric_dot_v1_dot_spool__pb2.CreateJobResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/printfabric.v1.SpoolService/GetJob',
                 request_serializer=printfabric_dot_v1_dot_spool__pb2.GetJobRequest.SerializeToString,
@@ -93,6 +98,14 @@ class SpoolServiceServicer:
 
     def SubmitJob(self, request_iterator, context):
         """A header, then the document in chunks. The job exists only once the stream ends cleanly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateJob(self, request, context):
+        """A job without its document yet (IPP Create-Job); SubmitJob with header.job_id brings it.
+        A job whose document does not arrive in time fails.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,6 +178,11 @@ def add_SpoolServiceServicer_to_server(servicer, server):
                     servicer.SubmitJob,
                     request_deserializer=printfabric_dot_v1_dot_spool__pb2.SubmitJobRequest.FromString,
                     response_serializer=printfabric_dot_v1_dot_spool__pb2.SubmitJobResponse.SerializeToString,
+            ),
+            'CreateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJob,
+                    request_deserializer=printfabric_dot_v1_dot_spool__pb2.CreateJobRequest.FromString,
+                    response_serializer=printfabric_dot_v1_dot_spool__pb2.CreateJobResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
@@ -240,6 +258,33 @@ class SpoolService:
             '/printfabric.v1.SpoolService/SubmitJob',
             printfabric_dot_v1_dot_spool__pb2.SubmitJobRequest.SerializeToString,
             printfabric_dot_v1_dot_spool__pb2.SubmitJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/printfabric.v1.SpoolService/CreateJob',
+            printfabric_dot_v1_dot_spool__pb2.CreateJobRequest.SerializeToString,
+            printfabric_dot_v1_dot_spool__pb2.CreateJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

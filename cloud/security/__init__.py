@@ -1,1 +1,0 @@
-"""Transport security for PrintFabric: the development PKI and TLS contexts."""
