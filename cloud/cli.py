@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from cloud.config import CloudConfig, parse_duration
 from cloud.db.models import Tenant
-from cloud.demo import banner, demo_node, ensure_demo
+from cloud.demo import banner, demo_gateway, demo_node, ensure_demo
 from cloud.domain.auth import Auth
 from cloud.domain.devices import DeviceFields, Devices, PrinterFields
 from cloud.domain.directory import Directory, NewUser, UserFields
@@ -47,7 +47,7 @@ async def _serve(config: CloudConfig, demo: bool) -> None:
             print("stopping...", flush=True)
             return
         creds = await ensure_demo(cloud.runtime, config, cloud.tls.ca_cert)
-        async with demo_node(config, creds):
+        async with demo_node(config, creds), demo_gateway(config, creds):
             print(banner(creds, config), flush=True)
             await stop.wait()
             print("stopping...", flush=True)

@@ -17,7 +17,8 @@ from cloud.domain.devices import DeviceFields, Devices, PrinterFields
 from cloud.domain.directory import Directory, NewUser, UserFields
 from cloud.domain.enums import AccessRight, DeviceKind, QueueModel
 from cloud.domain.runtime import Runtime
-from cloud.domain.tenants import Tenants
+from cloud.domain.tenants import Tenants, tenant_by_code
+from cloud.errors import NotFound
 
 DEMO_CODE = "DEMO"
 
@@ -47,7 +48,9 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
     """Creates the DEMO tenant once; later starts read the credentials back from demo.json."""
     path = demo_file(config)
     if path.exists():
-        return DemoCredentials(**json.loads(path.read_text()))
+        creds = DemoCredentials(**json.loads(path.read_text()))
+        await _ensure_direct_queue(rt, config)
+        return creds
     tenant = await Tenants(rt).create(None, DEMO_CODE, "Demo Company")
     devices = Devices(rt)
     queue = await devices.create_printer(
@@ -104,6 +107,7 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
             device_uri=printed.as_uri(),
         ),
     )
+    await _ensure_direct_queue(rt, config)
     port = config.listen.rpartition(":")[2]
     creds = DemoCredentials(
         company_code=DEMO_CODE,
@@ -127,13 +131,43 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
     return creds
 
 
+async def _ensure_direct_queue(rt: Runtime, config: CloudConfig) -> None:
+    """The demo's `direct` queue: jobs print at once, by the cloud, into $PF_HOME/printed/.
+
+    Made on every start if missing, so a demo made by an older version gets it too.
+    """
+    async with rt.db.session() as session:
+        tenant = await tenant_by_code(session, DEMO_CODE)
+    if tenant is None:
+        return
+    devices = Devices(rt)
+    printed = config.home / "printed"
+    printed.mkdir(parents=True, exist_ok=True)
+    try:
+        async with rt.db.session() as session:
+            await devices.printer_by_ref(session, tenant.id, "direct")
+    except NotFound:
+        await devices.create_printer(
+            None,
+            tenant.id,
+            PrinterFields(
+                name="direct",
+                display_name="Direct print (no release needed)",
+                model=QueueModel.DIRECT,
+                device_uri=printed.as_uri(),
+            ),
+        )
+
+
 def banner(creds: DemoCredentials, config: CloudConfig) -> str:
     demo = demo_file(config)
+    host = creds.gateway_url.split("://", 1)[-1]
+    ipps = f"ipps://{creds.login}:{creds.password}@{host}"
     return f"""
 PrintFabric is running (state in {config.home})
 
   cloud gRPC (TLS)   grpcs://{creds.cloud_target}   CA: {creds.ca_cert}
-  gateway (IPPS)     not built yet in this version (issue #4)
+  gateway (IPPS)     {creds.gateway_url}   log in {config.home / "gateway.log"}
   node               {creds.node_serial}, state in {config.home / "node"}, log in {config.home / "node.log"}
 
 Demo tenant {creds.company_code} (also in {demo}):
@@ -141,13 +175,32 @@ Demo tenant {creds.company_code} (also in {demo}):
   MFP serial {creds.mfp_serial}   access token {creds.mfp_access_token}
   node serial {creds.node_serial}   access token {creds.node_access_token}
 
-Print a first file (in another terminal, from this folder):
-  .venv/bin/python docs/examples/submit_job.py --demo {demo} YOUR.pdf
-Release it to the office printer behind the node; it lands in {config.home / "printed"}:
+Print a first file over IPPS (any IPP client; with CUPS's ipptool):
+  ipptool -tv -f YOUR.pdf {ipps}/ipp/print/direct print-job.test
+  -> it prints at once into {config.home / "printed"}
+Or add a driverless printer (user {creds.login}, password above):
+  lpadmin -p PrintFabric -E -v {ipps}/ipp/print/secure -m everywhere
+Secure print: a job sent to {ipps}/ipp/print/secure (or by gRPC:
+  .venv/bin/python docs/examples/submit_job.py --demo {demo} YOUR.pdf)
+is held until released; release it to the office printer behind the node:
   .venv/bin/python docs/examples/release_jobs.py --demo {demo} --printer office
 
 Ctrl-C stops everything.
 """
+
+
+@contextlib.asynccontextmanager
+async def demo_gateway(config: CloudConfig, creds: DemoCredentials) -> AsyncIterator[None]:
+    """Runs `printfabric-gateway run` beside the cloud, for the DEMO tenant by default."""
+    env = {
+        **os.environ,
+        "PF_HOME": str(config.home),
+        "PF_GATEWAY_CLOUD_TARGET": creds.cloud_target,
+        "PF_GATEWAY_CLOUD_CA": creds.ca_cert,
+        "PF_GATEWAY_COMPANY": creds.company_code,
+    }
+    async with _child(config.home / "gateway.log", env, "printfabric-gateway", "run"):
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -163,11 +216,17 @@ async def demo_node(config: CloudConfig, creds: DemoCredentials) -> AsyncIterato
         # The token goes by environment, never on a command line where `ps` shows it.
         "PF_NODE_TOKEN": creds.node_access_token,
     }
-    log_path = config.home / "node.log"
+    async with _child(config.home / "node.log", env, "printfabric-node", "run"):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _child(log_path: Path, env: dict[str, str], *argv: str) -> AsyncIterator[None]:
+    """Runs one of our commands (from this venv) beside the cloud, stopped on exit."""
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "printfabric-node"),
-            "run",
+            str(Path(sys.executable).parent / argv[0]),
+            *argv[1:],
             env=env,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,

@@ -136,6 +136,7 @@ class RunningCloud:
     server: grpc.aio.Server
     port: int
     tls: TlsFiles
+    config: CloudConfig
 
 
 async def _sweep_forever(rt: Runtime, every: float) -> None:
@@ -166,7 +167,7 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
         CloudDelivery(rt, config.file_printer_root).run(recover=not config.redis_url)
     )
     try:
-        yield RunningCloud(rt, server, port, tls)
+        yield RunningCloud(rt, server, port, tls, config)
     finally:
         for task in (sweeper, delivery):
             task.cancel()

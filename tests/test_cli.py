@@ -88,8 +88,13 @@ def test_fabric_starts_bootstraps_the_demo_prints_a_first_job_and_stops_on_ctrl_
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
-    port = free_port()
-    env = {**os.environ, "PF_HOME": str(home), "PF_CLOUD_LISTEN": f"127.0.0.1:{port}"}
+    port, gateway_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PF_HOME": str(home),
+        "PF_CLOUD_LISTEN": f"127.0.0.1:{port}",
+        "PF_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
+    }
     proc = subprocess.Popen(
         [str(BIN / "printfabric-cloud"), "fabric"],
         env=env,

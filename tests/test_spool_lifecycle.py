@@ -10,8 +10,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from printfabric.v1 import auth_pb2, device_pb2, spool_pb2
+from printfabric.v1 import auth_pb2, common_pb2, device_pb2, spool_pb2
 
+from cloud.domain.delivery import CloudDelivery
 from cloud.domain.enums import QueueModel
 from cloud.domain.spool import Spool
 from tests.support.fabric import CloudHarness, cloud_harness
@@ -172,3 +173,94 @@ async def test_an_mfp_releases_the_jobs_of_the_user_standing_at_it_to_its_own_pr
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await submit(mfp, b"%!PS\nshowpage\n", owner_login="alice")
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_create_job_waits_for_its_document_and_fails_if_it_never_comes(
+    cloud: CloudHarness,
+) -> None:
+    t = await cloud.make_tenant("ACME")
+    alice = await cloud.add_user(t, "alice")
+    bob = await cloud.add_user(t, "bob")
+    header = spool_pb2.JobHeader(printer="secure", title="two steps")
+    made = (await alice.spool.CreateJob(spool_pb2.CreateJobRequest(header=header))).job
+    assert made.state == spool_pb2.JOB_STATE_INCOMING and made.number > 0
+    by_number = await alice.spool.ListJobs(spool_pb2.ListJobsRequest(number=made.number))
+    assert [j.job_id for j in by_number.jobs] == [made.job_id]
+    by_queue = await alice.spool.ListJobs(spool_pb2.ListJobsRequest(printer_id="secure"))
+    assert made.job_id in [j.job_id for j in by_queue.jobs]
+
+    async def document(job_id: str) -> AsyncIterator[spool_pb2.SubmitJobRequest]:
+        yield spool_pb2.SubmitJobRequest(
+            header=spool_pb2.JobHeader(printer="secure", job_id=job_id)
+        )
+        yield spool_pb2.SubmitJobRequest(chunk=b"%!PS\nshowpage\n")
+
+    # Another user cannot fill it.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await bob.spool.SubmitJob(document(made.job_id))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    filled = (await alice.spool.SubmitJob(document(made.job_id))).job
+    assert (filled.job_id, filled.number, filled.state, filled.title) == (
+        made.job_id,
+        made.number,
+        spool_pb2.JOB_STATE_HELD,
+        "two steps",
+    )
+    assert filled.size_bytes == 14 and filled.format == common_pb2.DOCUMENT_FORMAT_POSTSCRIPT
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await alice.spool.SubmitJob(document(made.job_id))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    blobs_before = len(blob_files(cloud))
+
+    stalled = (await alice.spool.CreateJob(spool_pb2.CreateJobRequest(header=header))).job
+    spool = Spool(cloud.rt)
+    real = cloud.rt.clock
+    object.__setattr__(cloud.rt, "clock", lambda: real() + timedelta(minutes=6))
+    try:
+        await spool.sweep()
+    finally:
+        object.__setattr__(cloud.rt, "clock", real)
+    got = (await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=stalled.job_id))).job
+    assert got.state == spool_pb2.JOB_STATE_FAILED and "No document arrived" in got.state_message
+    assert len(blob_files(cloud)) == blobs_before
+
+
+async def test_the_cloud_delivers_to_folder_printers_only_under_its_root(
+    cloud: CloudHarness, tmp_path: Path
+) -> None:
+    root = cloud.running.config.file_printer_root
+    (root / "ok").mkdir(parents=True, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    t = await cloud.make_tenant("ACME")
+    for name, folder in (("inside", root / "ok"), ("outside", elsewhere)):
+        await t.admin.device.CreatePrinter(
+            device_pb2.CreatePrinterRequest(
+                printer=device_pb2.Printer(
+                    name=name,
+                    model=device_pb2.QUEUE_MODEL_DIRECT,
+                    device_uri=folder.as_uri(),
+                )
+            )
+        )
+    alice = await cloud.add_user(t, "alice")
+    inside = await submit(alice, b"%!PS\nshowpage\n", "inside", title="memo")
+    outside = await submit(alice, b"%!PS\nshowpage\n", "outside", title="memo")
+
+    async def final(job_id: str) -> spool_pb2.Job:
+        # The cloud's delivery worker is woken by the submission itself.
+        for _ in range(200):
+            job = (await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=job_id))).job
+            if job.state in (spool_pb2.JOB_STATE_COMPLETED, spool_pb2.JOB_STATE_FAILED):
+                return job
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"job {job_id} was not delivered")
+
+    done = await final(inside.job_id)
+    assert done.state == spool_pb2.JOB_STATE_COMPLETED
+    assert (root / "ok" / f"{inside.number}-memo").read_bytes() == b"%!PS\nshowpage\n"
+    refused = await final(outside.job_id)
+    assert refused.state == spool_pb2.JOB_STATE_FAILED and "only under" in refused.state_message
+    assert list(elsewhere.iterdir()) == []
+    # Run by hand, the worker finds nothing left to do.
+    assert await CloudDelivery(cloud.rt, root).deliver_pending() == 0

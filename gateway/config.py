@@ -1,0 +1,88 @@
+"""Gateway configuration: one frozen dataclass built at the entrypoint from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _seconds(name: str, value: str) -> float:
+    text = value.strip().lower()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if text.endswith("ms"):
+            return float(text[:-2]) / 1000
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={value!r} is not a duration (e.g. 15s, 2m)") from exc
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything the gateway needs; see the README's gateway configuration table."""
+
+    home: Path
+    listen: str = "127.0.0.1:8443"
+    cloud_target: str = "localhost:50051"
+    # CA that signed the cloud's certificate (the dev CA of $PF_HOME/tls by default).
+    cloud_ca: Path = Path()
+    # The tenant of /ipp/print/{queue}; other tenants use /t/{company}/ipp/print/{queue}.
+    default_company: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Names the generated certificate covers (when no certificate is configured).
+    tls_hostnames: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    # How long a checked login + password is trusted before the cloud is asked again.
+    auth_cache_seconds: float = 60.0
+    # An idle HTTP connection is closed after this long.
+    idle_timeout: float = 30.0
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
+        env = os.environ if env is None else env
+        home = Path(env.get("PF_HOME", "var")).resolve()
+        listen = env.get("PF_GATEWAY_LISTEN", "127.0.0.1:8443")
+        if not listen.rpartition(":")[2].isdigit():
+            raise ConfigError(f"PF_GATEWAY_LISTEN={listen!r} is not host:port")
+        cert, key = env.get("PF_GATEWAY_TLS_CERT", ""), env.get("PF_GATEWAY_TLS_KEY", "")
+        if bool(cert) != bool(key):
+            raise ConfigError("set both PF_GATEWAY_TLS_CERT and PF_GATEWAY_TLS_KEY, or neither")
+        hostnames = env.get("PF_TLS_HOSTNAMES", "localhost,127.0.0.1,::1").split(",")
+        return cls(
+            home=home,
+            listen=listen,
+            cloud_target=env.get("PF_GATEWAY_CLOUD_TARGET", "localhost:50051"),
+            cloud_ca=Path(env["PF_GATEWAY_CLOUD_CA"])
+            if env.get("PF_GATEWAY_CLOUD_CA")
+            else home / "tls" / "ca.pem",
+            default_company=env.get("PF_GATEWAY_COMPANY", "").strip().upper(),
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+            tls_hostnames=tuple(h.strip() for h in hostnames if h.strip()),
+            auth_cache_seconds=_seconds(
+                "PF_GATEWAY_AUTH_CACHE", env.get("PF_GATEWAY_AUTH_CACHE", "60s")
+            ),
+            idle_timeout=_seconds(
+                "PF_GATEWAY_IDLE_TIMEOUT", env.get("PF_GATEWAY_IDLE_TIMEOUT", "30s")
+            ),
+        )

@@ -1,0 +1,105 @@
+"""Runs the gateway: TLS (>= 1.2) HTTP server on uvicorn, gRPC channel to the cloud."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from printfabric.tls import TlsFiles, ensure_dev_pki
+
+from gateway.app import GatewaySettings, build_app
+from gateway.config import ConfigError, GatewayConfig
+from gateway.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningGateway:
+    port: int
+    ca_cert: Path
+    server: uvicorn.Server
+
+
+def tls_files(config: GatewayConfig) -> TlsFiles:
+    """The configured certificate, else one from the dev CA in $PF_HOME/tls (made if missing)."""
+    if config.tls_cert and config.tls_key:
+        return TlsFiles(ca_cert=config.tls_cert, cert=config.tls_cert, key=config.tls_key)
+    return ensure_dev_pki(config.tls_dir, config.tls_hostnames)
+
+
+def _listen_socket(config: GatewayConfig) -> socket.socket:
+    host = config.host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, config.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {config.listen}: {exc.strerror}") from exc
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process that embeds it decides."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway]:
+    """Starts the gateway on config.listen (port 0: any free port) and stops it on exit."""
+    try:
+        ca_pem = config.cloud_ca.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the cloud's CA certificate {config.cloud_ca} "
+            "(PF_GATEWAY_CLOUD_CA): {exc.strerror}"
+        ) from exc
+    tls = tls_files(config)
+    upstream = Upstream(config.cloud_target, ca_pem, config.auth_cache_seconds)
+    app = build_app(upstream, GatewaySettings(default_company=config.default_company))
+    sock = _listen_socket(config)
+    uv_config = uvicorn.Config(
+        app,
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_keep_alive=int(config.idle_timeout),
+        ssl_certfile=str(tls.cert),
+        ssl_keyfile=str(tls.key),
+    )
+    uv_config.load()
+    assert uv_config.ssl is not None
+    uv_config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    server = _Server(uv_config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the gateway stopped while starting")
+        await asyncio.sleep(0.02)
+    port = sock.getsockname()[1]
+    log.info("gateway listening on %s:%d", config.host, port)
+    try:
+        yield RunningGateway(port=port, ca_cert=tls.ca_cert, server=server)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
+        await upstream.close()

@@ -1,0 +1,232 @@
+"""The gateway's only state is none: every request becomes gRPC calls to the cloud.
+
+What it does keep is a short-lived, in-memory cache of checked logins (keyed by a keyed hash of
+company, login and password, never the password itself) so that a workstation printing ten
+jobs does not cost ten password checks, and of queue descriptions for Get-Printer-Attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import grpc
+from printfabric.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    device_pb2,
+    device_pb2_grpc,
+    spool_pb2,
+    spool_pb2_grpc,
+)
+
+# Job chunks are at most 1 MiB; 8 MiB leaves room.
+MAX_MESSAGE_BYTES = 8 << 20
+_CACHE_ENTRIES = 10_000
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _TtlCache(Generic[K, V]):
+    """A bounded LRU map whose entries expire."""
+
+    def __init__(self, entries: int = _CACHE_ENTRIES) -> None:
+        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._entries = entries
+
+    def get(self, key: K) -> V | None:
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: K, value: V, ttl: float) -> None:
+        self._data[key] = (time.monotonic() + ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._entries:
+            self._data.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        self._data.pop(key, None)
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """A user the cloud accepted, with the access token the gateway calls the cloud with."""
+
+    company_code: str
+    login: str
+    full_name: str
+    access_token: str
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.access_token}"),)
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    printer: device_pb2.Printer
+    queued_job_count: int
+
+
+class Upstream:
+    """gRPC stubs to the cloud plus the caches above."""
+
+    def __init__(self, target: str, ca_pem: bytes, auth_cache_seconds: float) -> None:
+        self.channel = grpc.aio.secure_channel(
+            target,
+            grpc.ssl_channel_credentials(root_certificates=ca_pem),
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self.auth = auth_pb2_grpc.AuthServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.devices = device_pb2_grpc.DeviceServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.spool = spool_pb2_grpc.SpoolServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self._auth_ttl = auth_cache_seconds
+        self._key = secrets.token_bytes(32)
+        self._sessions: _TtlCache[bytes, UserSession] = _TtlCache()
+        self._queues: _TtlCache[tuple[str, str], QueueInfo] = _TtlCache()
+        self._inflight: dict[bytes, asyncio.Future[UserSession]] = {}
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def login(self, company: str, login: str, password: str) -> UserSession:
+        """The session for these credentials; raises grpc.aio.AioRpcError when refused."""
+        key = hmac.new(
+            self._key, "\0".join((company, login, password)).encode(), hashlib.sha256
+        ).digest()
+        cached = self._sessions.get(key)
+        if cached is not None:
+            return cached
+        # Concurrent requests with the same credentials share one password check.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[UserSession] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            reply = await self.auth.AuthenticateUser(
+                auth_pb2.AuthenticateUserRequest(
+                    company_code=company,
+                    credential=auth_pb2.UserCredential(
+                        password=auth_pb2.PasswordCredential(login=login, password=password)
+                    ),
+                ),
+                timeout=30,
+            )
+            session = UserSession(
+                company, reply.user.login, reply.user.full_name, reply.tokens.access_token
+            )
+            expires = reply.tokens.access_token_expire_time.seconds - time.time()
+            self._sessions.put(key, session, max(0.0, min(self._auth_ttl, expires - 30)))
+            future.set_result(session)
+            return session
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning if nobody waited
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def describe(self, company: str, queue: str) -> QueueInfo:
+        """A queue's public description (cached for a second: printers are polled often)."""
+        key = (company, queue)
+        cached = self._queues.get(key)
+        if cached is not None:
+            return cached
+        reply = await self.devices.DescribePrinter(
+            device_pb2.DescribePrinterRequest(company_code=company, name=queue), timeout=30
+        )
+        info = QueueInfo(reply.printer, reply.queued_job_count)
+        self._queues.put(key, info, 1.0)
+        return info
+
+    async def submit(
+        self,
+        user: UserSession,
+        header: spool_pb2.JobHeader,
+        chunks: AsyncIterator[bytes],
+    ) -> spool_pb2.Job:
+        broken: list[BaseException] = []
+
+        async def requests() -> AsyncIterator[spool_pb2.SubmitJobRequest]:
+            yield spool_pb2.SubmitJobRequest(header=header)
+            try:
+                async for chunk in chunks:
+                    yield spool_pb2.SubmitJobRequest(chunk=chunk)
+            except BaseException as exc:
+                # The document stream broke (client gone, bad compression): the call is
+                # cancelled, so the cloud keeps nothing; the caller sees the real cause.
+                broken.append(exc)
+                raise
+
+        try:
+            reply = await self.spool.SubmitJob(requests(), metadata=user.metadata)
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            if broken:
+                raise broken[0] from None
+            raise
+        if broken:
+            raise broken[0]
+        job: spool_pb2.Job = reply.job
+        return job
+
+    async def create_job(self, user: UserSession, header: spool_pb2.JobHeader) -> spool_pb2.Job:
+        reply = await self.spool.CreateJob(
+            spool_pb2.CreateJobRequest(header=header), metadata=user.metadata, timeout=30
+        )
+        job: spool_pb2.Job = reply.job
+        return job
+
+    async def find_job(self, user: UserSession, number: int) -> spool_pb2.Job | None:
+        reply = await self.spool.ListJobs(
+            spool_pb2.ListJobsRequest(number=number, page_size=1),
+            metadata=user.metadata,
+            timeout=30,
+        )
+        return reply.jobs[0] if reply.jobs else None
+
+    async def list_jobs(
+        self, user: UserSession, queue: str, states: Sequence[int], limit: int
+    ) -> list[spool_pb2.Job]:
+        jobs: list[spool_pb2.Job] = []
+        token = ""
+        while len(jobs) < limit:
+            reply = await self.spool.ListJobs(
+                spool_pb2.ListJobsRequest(
+                    printer_id=queue,
+                    states=states,  # type: ignore[arg-type]
+                    page_size=min(500, limit - len(jobs)),
+                    page_token=token,
+                ),
+                metadata=user.metadata,
+                timeout=30,
+            )
+            jobs.extend(reply.jobs)
+            token = reply.next_page_token
+            if not token:
+                break
+        return jobs
+
+    async def cancel(self, user: UserSession, job_id: str) -> spool_pb2.Job:
+        reply = await self.spool.CancelJob(
+            spool_pb2.CancelJobRequest(job_id=job_id), metadata=user.metadata, timeout=30
+        )
+        job: spool_pb2.Job = reply.job
+        return job

@@ -1,0 +1,102 @@
+"""`make run` as a process for the gateway tests: cloud, demo node and gateway on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.support.processes import (
+    STARTUP_SECONDS,
+    ChildProcess,
+    _command,
+    clean_env,
+    free_port,
+    wait_until,
+)
+
+
+@dataclass
+class Fabric:
+    """A running `printfabric-cloud fabric` with its demo tenant."""
+
+    home: Path
+    process: ChildProcess
+    gateway_port: int
+    cloud_port: int
+    creds: dict[str, Any]
+
+    @property
+    def login(self) -> str:
+        return str(self.creds["login"])
+
+    @property
+    def password(self) -> str:
+        return str(self.creds["password"])
+
+    @property
+    def ca_cert(self) -> Path:
+        return Path(self.creds["ca_cert"])
+
+    @property
+    def printed(self) -> Path:
+        return self.home / "printed"
+
+    def uri(self, queue: str = "direct", *, auth: bool = True, prefix: str = "") -> str:
+        """ipps://[login:password@]127.0.0.1:PORT[prefix]/ipp/print/{queue}."""
+        who = f"{self.login}:{self.password}@" if auth else ""
+        return f"ipps://{who}127.0.0.1:{self.gateway_port}{prefix}/ipp/print/{queue}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_cert))
+
+    def gateway_log(self) -> str:
+        path = self.home / "gateway.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextmanager
+def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
+    """Starts `printfabric-cloud fabric` (what `make run` runs) and stops it with Ctrl-C."""
+    cloud_port, gateway_port = free_port(), free_port()
+    env = clean_env(
+        PF_HOME=str(home),
+        PF_CLOUD_LISTEN=f"127.0.0.1:{cloud_port}",
+        PF_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}",
+        PF_PUBLIC_URL=f"https://localhost:{gateway_port}",
+        **settings,
+    )
+    process = ChildProcess(
+        "fabric", [*_command("printfabric-cloud"), "fabric"], env, home / "fabric.log"
+    )
+    process.start()
+    try:
+        wait_until(
+            lambda: "Ctrl-C stops everything" in (home / "fabric.log").read_text(errors="replace"),
+            STARTUP_SECONDS,
+            "the fabric's banner",
+            [process],
+        )
+        wait_until(
+            lambda: "gateway listening" in _read(home / "gateway.log"),
+            STARTUP_SECONDS,
+            "the gateway to listen",
+            [process],
+        )
+        creds = json.loads((home / "demo.json").read_text())
+        yield Fabric(home, process, gateway_port, cloud_port, creds)
+    finally:
+        if process.running:
+            os.kill(process.pid, signal.SIGINT)
+        code = process.stop(timeout=20)
+        assert code in (0, None), f"fabric exited with {code}\n{process.tail()}"
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
