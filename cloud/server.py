@@ -171,8 +171,12 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
     finally:
         for task in (sweeper, delivery):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("a background task of the cloud failed")
         await server.stop(grace=5)
         await rt.blobs.close()
         await rt.bus.close()

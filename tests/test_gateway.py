@@ -429,7 +429,7 @@ async def test_corrupt_compression_is_a_compression_error_and_no_job(fabric: Fab
 
 
 @settings(
-    max_examples=150,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -80,6 +81,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Marks a shielded handler's outcome as seen (its caller may have gone)."""
+    if not task.cancelled():
+        task.exception()
+
+
 PrincipalSource = Callable[[grpc.aio.ServicerContext[Any, Any]], Awaitable[Principal]] | None
 
 
@@ -100,10 +107,20 @@ def _wrap(handler: Any, authenticate: PrincipalSource, method: str) -> Any:
     if handler.unary_unary or handler.stream_unary:
         inner = handler.unary_unary or handler.stream_unary
 
+        async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await enter(context)
+            return await inner(request, context)
+
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            # A unary handler runs to its end even if the call is cancelled: a database query
+            # cut off by cancellation can leave an aiosqlite connection inside a transaction
+            # that holds SQLite's write lock. (Client-streaming handlers must stay cancellable,
+            # since a cancelled stream would otherwise read as a finished one; they shield their
+            # database work themselves.)
+            task = asyncio.ensure_future(run(request, context))
+            task.add_done_callback(_retrieve)
             try:
-                await enter(context)
-                return await inner(request, context)
+                return await (asyncio.shield(task) if handler.unary_unary else task)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:

@@ -9,7 +9,6 @@ Jobs are claimed with a conditional update, so several cloud replicas never prin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -47,8 +46,13 @@ class CloudDelivery:
                     await self.deliver_pending()
                 except Exception:
                     log.exception("cloud delivery failed; retrying")
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(anext(woken), poll_seconds)
+                except TimeoutError:
+                    pass
+                except StopAsyncIteration:
+                    # The bus went away (shutting down): keep polling until cancelled.
+                    await asyncio.sleep(poll_seconds)
 
     async def deliver_pending(self) -> int:
         """Delivers every released job this cloud delivers; returns how many it finished."""

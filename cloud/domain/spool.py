@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,19 @@ from cloud.errors import (
 )
 
 _WRITE_BATCH = 1 << 20
+T = TypeVar("T")
 _UNKNOWN = (DocumentFormat.UNSPECIFIED, DocumentFormat.OCTET_STREAM)
+
+
+async def shielded(work: Coroutine[Any, Any, T]) -> T:
+    """Runs database work to its end even if the caller is cancelled meanwhile.
+
+    A query cut off by cancellation can leave an aiosqlite connection inside a transaction that
+    holds SQLite's write lock; the work takes milliseconds, so letting it finish is cheap.
+    """
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return await asyncio.shield(task)
 
 
 class Spool:
@@ -58,6 +70,18 @@ class Spool:
         Nothing is left behind unless the whole stream arrived and the job row committed.
         """
         header = header.checked()
+        owner, printer, existing = await shielded(self._prepare(principal, header))
+        if existing is not None:
+            return existing
+        self._check_size_hint(header)
+        self._check_format(printer, header.format)
+        return await self._ingest(principal, header, owner, printer, chunks)
+
+    async def _prepare(
+        self, principal: Principal, header: JobSubmission
+    ) -> tuple[User, Printer, JobInfo | None]:
+        """The owner and queue of a submission, or the job an earlier one with its
+        request_id made."""
         tenant_id = principal.require_tenant()
         async with self.rt.db.session() as session:
             owner = await self._owner(session, principal, header.owner_login)
@@ -65,17 +89,12 @@ class Spool:
                 # The document of a job made by create_job: it goes to that job's queue.
                 incoming = await self._incoming(session, tenant_id, owner.id, header.job_id)
                 printer = await self.devices.printer_by_ref(session, tenant_id, incoming.printer_id)
-            else:
-                printer = await self.devices.printer_by_ref(session, tenant_id, header.printer)
-                if header.request_id:
-                    existing = await self._by_request(
-                        session, tenant_id, owner.id, header.request_id
-                    )
-                    if existing is not None:
-                        return existing
-        self._check_size_hint(header)
-        self._check_format(printer, header.format)
-        return await self._ingest(principal, header, owner, printer, chunks)
+                return owner, printer, None
+            printer = await self.devices.printer_by_ref(session, tenant_id, header.printer)
+            existing = None
+            if header.request_id:
+                existing = await self._by_request(session, tenant_id, owner.id, header.request_id)
+            return owner, printer, existing
 
     async def create_job(self, principal: Principal, header: JobSubmission) -> JobInfo:
         """A job without its document yet (IPP Create-Job); submit with header.job_id brings it.
@@ -180,7 +199,6 @@ class Spool:
         staging = self.rt.blobs.staging_dir
         await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
         part = staging / f"{new_id()}.part"
-        blob_key = ""
         try:
             sniffer = await self._receive(part, chunks)
             if sniffer.size == 0:
@@ -188,20 +206,38 @@ class Spool:
             fmt = header.format if header.format not in _UNKNOWN else detect_format(sniffer.head)
             self._check_format(printer, fmt)
             pages = await asyncio.to_thread(count_pages, part, fmt)
-            job_id = new_id()
-            blob_key = f"{owner.tenant_id}/jobs/{job_id}"
+            # The whole document is here: storing it finishes even if the caller goes now.
+            return await shielded(
+                self._store(principal, header, owner, printer, part, fmt, pages, sniffer)
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(part.unlink)
+
+    async def _store(
+        self,
+        principal: Principal,
+        header: JobSubmission,
+        owner: User,
+        printer: Printer,
+        part: Path,
+        fmt: DocumentFormat,
+        pages: int,
+        sniffer: StreamSniffer,
+    ) -> JobInfo:
+        """Moves the received document into the blob store and records the job: both or
+        neither."""
+        job_id = new_id()
+        blob_key = f"{owner.tenant_id}/jobs/{job_id}"
+        try:
             await self.rt.blobs.put_file(blob_key, part)
             return await self._record(
                 principal, header, owner, printer, job_id, blob_key, fmt, pages, sniffer
             )
         except BaseException:
-            # Broken stream, limit, cancellation or a failed commit: leave no blob behind.
-            if blob_key:
-                await asyncio.shield(self.rt.blobs.delete(blob_key))
+            # A failed put or commit: leave no blob behind.
+            await self.rt.blobs.delete(blob_key)
             raise
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(part.unlink)
 
     async def _receive(self, part: Path, chunks: AsyncIterator[bytes]) -> StreamSniffer:
         sniffer = StreamSniffer()
