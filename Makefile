@@ -9,7 +9,7 @@ PEERS_STAMP := $(VENV)/.installed-peers
 # Debian packages of the third-party peers the tests talk to (installed when run as root).
 PEER_PACKAGES := postgresql redis-server
 
-.PHONY: run test proto lint bench clean peers
+.PHONY: run test proto lint bench fuzz clean peers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ lint: $(STAMP) $(BUF)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# Coverage-guided fuzzing of the IPP codec with atheris (FUZZ_SECONDS each run).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[fuzz]'
+	$(BIN)/python tests/fuzz/fuzz_ipp.py -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache var

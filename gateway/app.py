@@ -20,6 +20,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.icons import printer_icon
+from gateway.ipp_attributes import ICON_SIZES
 from gateway.ipp_printer import IppFailure, IppPrinter, NeedAuth, Target, response
 from gateway.ipp_printer import Request as IppRequest
 from gateway.upstream import Upstream
@@ -110,6 +112,7 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
             queue=queue,
             printer_uri=f"ipps://{host}{path}",
             more_info=f"https://{host}{path}",
+            web_base=f"https://{host}",
         )
 
     async def ipp_endpoint(request: Request) -> Response:
@@ -167,6 +170,12 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         close = not body.finished and not await body.drain()
         return _ipp(reply, close=close)
 
+    async def icon(request: Request) -> Response:
+        size = int(request.path_params["size"])
+        if size not in ICON_SIZES:
+            return _error(404, f"icons come in sizes {', '.join(map(str, ICON_SIZES))}")
+        return Response(printer_icon(size), media_type="image/png")
+
     async def root(request: Request) -> Response:
         return JSONResponse({"service": "printfabric-gateway", "ipp": "/ipp/print/{queue}"})
 
@@ -180,6 +189,7 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
     return Starlette(
         routes=[
             Route("/", root, methods=["GET"]),
+            Route("/icons/printer-{size:int}.png", icon, methods=["GET"]),
             Route("/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
             Route("/t/{company:str}/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
         ],

@@ -70,6 +70,8 @@ MEDIA_DEFAULT = "iso_a4_210x297mm"
 MARGIN = 423  # 4.23 mm, a usual laser printer margin; 0 (borderless) is not offered
 COPIES_MAX = 999
 RESOLUTIONS = (300, 600)
+# Raster documents (PWG raster, URF) are accepted at this resolution.
+RASTER_RESOLUTIONS = (300,)
 SIDES_ALL = ("one-sided", "two-sided-long-edge", "two-sided-short-edge")
 COLOR_MODES = ("auto", "color", "monochrome")
 QUALITIES = (3, 4, 5)
@@ -89,6 +91,8 @@ JOB_CREATION = (
     "sides",
 )
 STARTED = time.time()
+# Sizes of the printer icons the gateway serves (PWG 5100.13: 48 and 128 pixels, plus 512).
+ICON_SIZES = (48, 128, 512)
 
 # Spool job state -> (IPP job-state, job-state-reasons).
 JOB_STATES: dict[int, tuple[JobState, tuple[str, ...]]] = {
@@ -188,6 +192,7 @@ def printer_attributes(
     company: str,
     printer_uri: str,
     more_info: str,
+    icon_base: str,
 ) -> list[Attribute]:
     """Every attribute of the queue's printer object, in one list."""
     color = printer.color
@@ -217,7 +222,7 @@ def printer_attributes(
         "V1.4",
         "CP1",
         "W8",
-        "RS300-600",
+        "RS300",
         *(["SRGB24"] if color else []),
         *(["DM1"] if duplex else []),
     ]
@@ -294,8 +299,11 @@ def printer_attributes(
         Attribute.keyword("pdl-override-supported", "attempted"),
         Attribute.keyword("print-color-mode-default", modes[0]),
         Attribute.keyword("print-color-mode-supported", *modes),
+        Attribute.boolean("preferred-attributes-supported", False),
         Attribute.keyword("print-content-optimize-default", "auto"),
         Attribute.keyword("print-content-optimize-supported", "auto"),
+        Attribute.keyword("print-rendering-intent-default", "auto"),
+        Attribute.keyword("print-rendering-intent-supported", "auto"),
         Attribute.enum("print-quality-default", 4),
         Attribute.enum("print-quality-supported", *QUALITIES),
         Attribute.keyword("print-scaling-default", "auto"),
@@ -305,6 +313,8 @@ def printer_attributes(
         Attribute.date_time("printer-current-time", _date(now)),
         Attribute.text("printer-device-id", device_id),
         Attribute.out_of_band("printer-geo-location", Tag.UNKNOWN),
+        Attribute.keyword("printer-get-attributes-supported", "document-format"),
+        Attribute.uri("printer-icons", *(f"{icon_base}/icons/printer-{n}.png" for n in ICON_SIZES)),
         Attribute.text("printer-info", name),
         Attribute.boolean("printer-is-accepting-jobs", True),
         Attribute.text("printer-location", printer.location),
@@ -333,7 +343,7 @@ def printer_attributes(
         ),
         Attribute.resolution(
             "pwg-raster-document-resolution-supported",
-            *(Resolution(r, r, ResolutionUnit.DPI) for r in RESOLUTIONS),
+            *(Resolution(r, r, ResolutionUnit.DPI) for r in RASTER_RESOLUTIONS),
         ),
         Attribute.keyword("pwg-raster-document-sheet-back", "normal"),
         Attribute.keyword("pwg-raster-document-type-supported", *raster_types),

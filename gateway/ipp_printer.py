@@ -84,6 +84,8 @@ class Target:
     queue: str
     printer_uri: str
     more_info: str
+    # https://host:port of the gateway as the client reached it.
+    web_base: str
 
 
 @dataclass
@@ -265,6 +267,7 @@ class IppPrinter:
             req.target.company,
             req.target.printer_uri,
             req.target.more_info,
+            req.target.web_base,
         )
         chosen = attrs.select_printer_attributes(everything, _keywords(req, "requested-attributes"))
         reply = response(req.message, Status.SUCCESSFUL_OK)
@@ -583,7 +586,8 @@ async def _decompress(chunks: AsyncIterator[bytes], compression: str) -> AsyncIt
         async for chunk in chunks:
             yield chunk
         return
-    inflater = zlib.decompressobj(wbits=31 if compression == "gzip" else 15)
+    # IPP "deflate" is raw RFC 1951 data (no zlib header); "gzip" is RFC 1952.
+    inflater = zlib.decompressobj(wbits=31 if compression == "gzip" else -15)
     try:
         async for chunk in chunks:
             data = chunk

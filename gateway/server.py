@@ -86,6 +86,9 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
     uv_config.load()
     assert uv_config.ssl is not None
     uv_config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    # No TLS 1.3 session tickets: CUPS's libcups (ipptool, lpadmin, the ipps backend) drops the
+    # connection after the first answer when it gets them, and reconnects forever.
+    uv_config.ssl.num_tickets = 0
     server = _Server(uv_config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

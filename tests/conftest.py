@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cups import cups_avahi, cupsd, ippeveprinter, ipptool_dir  # noqa: F401
 from tests.support.fabric import CloudHarness, cloud_harness
 from tests.support.postgres import postgres_server
 
