@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 
-from tests.support.cups import run_ipptool
+from tests.support.cups import PrivateCupsd, run_ipptool
 from tests.support.gateway import Fabric, running_fabric
 
 # What ipp-everywhere.test still finds missing, and why (the README lists the same).
@@ -66,3 +67,32 @@ def test_ipp_everywhere_fails_only_where_the_readme_says(fabric: Fabric, workdir
     assert {name for name, _ in result.failed} == EVERYWHERE_GAPS, result.summary()
     # The raster prints ran (300 dpi, three colour spaces, plain/deflate/gzip).
     assert sum("300dpi" in name for name in result.passed) >= 18, result.summary()
+
+
+def test_cups_prints_through_a_driverless_queue_added_with_lpadmin(
+    fabric: Fabric, cupsd: PrivateCupsd, tmp_path: Path
+) -> None:
+    """lpadmin -m everywhere builds the queue from the gateway's own attributes; lp prints."""
+    cupsd.add_queue("printfabric", fabric.uri("direct"), everywhere=True)
+    document = tmp_path / "letter.pdf"
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(width=595, height=842)
+    writer.write(document)
+    before = set(fabric.printed.iterdir())
+    raw = cupsd.lp("printfabric", document, title="raw-letter", raw=True)
+    filtered = cupsd.lp("printfabric", document, title="filtered-letter")
+    assert cupsd.wait_job_done("printfabric", raw) == "completed", cupsd.error_log_tail()
+    assert cupsd.wait_job_done("printfabric", filtered) == "completed", cupsd.error_log_tail()
+
+    def arrived() -> list[Path]:
+        return sorted(set(fabric.printed.iterdir()) - before)
+
+    for _ in range(100):
+        if len(arrived()) == 2:
+            break
+        time.sleep(0.1)
+    by_title = {p.name.split("-", 1)[1]: p for p in arrived()}
+    # Raw: the very bytes. Filtered: CUPS's pdftopdf rewrites the PDF; the pages are the same.
+    assert by_title["raw-letter"].read_bytes() == document.read_bytes()
+    assert len(PdfReader(by_title["filtered-letter"]).pages) == 3
