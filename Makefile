@@ -22,7 +22,7 @@ run: $(STAMP)
 
 peers: $(PEERS_STAMP)
 
-$(PEERS_STAMP):
+$(PEERS_STAMP): Makefile
 	@mkdir -p $(VENV)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(PEER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

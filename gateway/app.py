@@ -35,6 +35,8 @@ BODY_IDLE_SECONDS = 60.0
 # connection is closed instead (cheaper than reading a document nobody will keep).
 DRAIN_LIMIT = 1 << 20
 LIMITS = Limits()
+# A request without a login is never bigger than this (Get-Printer-Attributes has no document).
+ANONYMOUS_BODY_LIMIT = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,21 @@ def _credentials(header: str | None) -> tuple[str, str] | None:
     return (login, password) if sep and login else None
 
 
+def _carries_document(request: Request) -> bool:
+    """Whether the body is bigger than any request without a document would be."""
+    if "chunked" in request.headers.get("transfer-encoding", "").lower():
+        return True
+    length = request.headers.get("content-length", "0")
+    return not length.isdigit() or int(length) > ANONYMOUS_BODY_LIMIT
+
+
+def _challenge(close: bool) -> Response:
+    headers = {"WWW-Authenticate": 'Basic realm="PrintFabric", charset="UTF-8"'}
+    if close:
+        headers["Connection"] = "close"
+    return Response(status_code=401, headers=headers)
+
+
 def _ipp(message: Message, close: bool = False) -> Response:
     headers = {"Connection": "close"} if close else {}
     return Response(encode(message), media_type=IPP_TYPE, headers=headers)
@@ -134,6 +151,11 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != IPP_TYPE:
             return _error(400, f"an IPP request has Content-Type {IPP_TYPE}, not {content_type!r}")
+        credentials = _credentials(request.headers.get("authorization"))
+        if credentials is None and _carries_document(request):
+            # Only Get-Printer-Attributes goes without a login, and it has no document: ask for
+            # credentials before the client sends (and we read) a large body for nothing.
+            return _challenge(close=True)
         body = _Body(request)
         try:
             message, rest, remaining = await read_message(body, LIMITS)
@@ -146,20 +168,13 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
             message=message,
             target=where,
             body=_prepend(rest, remaining),
-            credentials=_credentials(request.headers.get("authorization")),
+            credentials=credentials,
             user_agent=request.headers.get("user-agent", "")[:100],
         )
         try:
             reply = await printer.handle(ipp_request)
         except NeedAuth:
-            close = not await body.drain()
-            return Response(
-                status_code=401,
-                headers={
-                    "WWW-Authenticate": 'Basic realm="PrintFabric", charset="UTF-8"',
-                    **({"Connection": "close"} if close else {}),
-                },
-            )
+            return _challenge(close=not await body.drain())
         except ClientDisconnect:
             return Response(status_code=400, headers={"Connection": "close"})
         except IppFailure as exc:  # raised from the document stream (bad compression)

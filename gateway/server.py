@@ -38,8 +38,11 @@ def tls_files(config: GatewayConfig) -> TlsFiles:
 def _listen_socket(config: GatewayConfig) -> socket.socket:
     host = config.host
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off only on sockets that say so, and with
+    # Nagle on, every answer over TLS waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, config.port))
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 spool_1gib: a 1 GiB job through SubmitJob and DownloadJob. nodelink_snapshot, nodelink_delta,
 nodelink_memory: NodeLink directory replication and the cloud's memory per connected node.
+gateway_ipp: the IPPS gateway against cupsd with ipptool as the client (rate, MB/s, RSS).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tests.bench import nodelink, nodelink_delta, nodelink_memory, spool_1gib
+from tests.bench import gateway_ipp, nodelink, nodelink_delta, nodelink_memory, spool_1gib
 
 
 class Outcome(Protocol):
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     nodelink.NAME: lambda args: nodelink.run(),
     nodelink_delta.NAME: lambda args: nodelink_delta.run(),
     nodelink_memory.NAME: lambda args: nodelink_memory.run(),
+    gateway_ipp.NAME: lambda args: gateway_ipp.run(args.size),
 }
 
 
