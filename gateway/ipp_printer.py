@@ -225,6 +225,8 @@ class IppPrinter:
         except grpc.aio.AioRpcError as exc:
             failure = rpc_failure(exc)
             if isinstance(failure, NeedAuth):
+                if req.user is not None:
+                    self.upstream.forget(req.user)
                 raise failure from exc
             reply = response(msg, failure.status, failure.message, version)
         reply.version = version

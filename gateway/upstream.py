@@ -14,7 +14,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import grpc
@@ -69,7 +69,9 @@ class UserSession:
     company_code: str
     login: str
     full_name: str
-    access_token: str
+    access_token: str = field(repr=False)
+    # The cache entry this session sits under (a keyed hash of the credentials).
+    cache_key: bytes = field(default=b"", repr=False)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -131,7 +133,7 @@ class Upstream:
                 timeout=30,
             )
             session = UserSession(
-                company, reply.user.login, reply.user.full_name, reply.tokens.access_token
+                company, reply.user.login, reply.user.full_name, reply.tokens.access_token, key
             )
             expires = reply.tokens.access_token_expire_time.seconds - time.time()
             self._sessions.put(key, session, max(0.0, min(self._auth_ttl, expires - 30)))
@@ -143,6 +145,10 @@ class Upstream:
             raise
         finally:
             del self._inflight[key]
+
+    def forget(self, session: UserSession) -> None:
+        """Drops a session the cloud no longer accepts (revoked, user disabled)."""
+        self._sessions.drop(session.cache_key)
 
     async def describe(self, company: str, queue: str) -> QueueInfo:
         """A queue's public description (cached for a second: printers are polled often)."""
