@@ -171,11 +171,17 @@ class Upstream:
     ) -> spool_pb2.Job:
         broken: list[BaseException] = []
 
+        header.ends_with_marker = True
+
         async def requests() -> AsyncIterator[spool_pb2.SubmitJobRequest]:
             yield spool_pb2.SubmitJobRequest(header=header)
+            size = 0
             try:
                 async for chunk in chunks:
+                    size += len(chunk)
                     yield spool_pb2.SubmitJobRequest(chunk=chunk)
+                # Only a whole document gets the marker: a cut stream stores nothing.
+                yield spool_pb2.SubmitJobRequest(end=spool_pb2.SubmitJobEnd(size=size))
             except BaseException as exc:
                 # The document stream broke (client gone, bad compression): the call is
                 # cancelled, so the cloud keeps nothing; the caller sees the real cause.

@@ -264,3 +264,28 @@ async def test_the_cloud_delivers_to_folder_printers_only_under_its_root(
     assert list(elsewhere.iterdir()) == []
     # Run by hand, the worker finds nothing left to do.
     assert await CloudDelivery(cloud.rt, root).deliver_pending() == 0
+
+
+async def test_an_announced_end_marker_must_arrive_and_add_up(cloud: CloudHarness) -> None:
+    t = await cloud.make_tenant("ACME")
+    alice = await cloud.add_user(t, "alice")
+    data = b"%!PS\nshowpage\n"
+
+    async def stream(end: int | None) -> AsyncIterator[spool_pb2.SubmitJobRequest]:
+        yield spool_pb2.SubmitJobRequest(
+            header=spool_pb2.JobHeader(printer="secure", title="marked", ends_with_marker=True)
+        )
+        yield spool_pb2.SubmitJobRequest(chunk=data)
+        if end is not None:
+            yield spool_pb2.SubmitJobRequest(end=spool_pb2.SubmitJobEnd(size=end))
+
+    # What a cancelled client stream can look like to the server: it just stops.
+    for end, reason in ((None, "UPLOAD_CUT"), (len(data) + 1, "SIZE_MISMATCH")):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await alice.spool.SubmitJob(stream(end))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert ("pf-error-reason", reason) in list(err.value.trailing_metadata() or ())
+    assert blob_files(cloud) == []
+    assert (await alice.spool.ListJobs(spool_pb2.ListJobsRequest())).jobs == []
+    job = (await alice.spool.SubmitJob(stream(len(data)))).job
+    assert job.size_bytes == len(data) and job.state == spool_pb2.JOB_STATE_HELD

@@ -35,13 +35,33 @@ class SpoolServicer(spool_pb2_grpc.SpoolServiceServicer):
         if first is None or first.WhichOneof("item") != "header":
             raise InvalidArgument("SubmitJob must start with a header message", reason="NO_HEADER")
 
+        marked = first.header.ends_with_marker
+
         async def chunks() -> AsyncIterator[bytes]:
+            sent = 0
+            ended = False
             async for msg in request_iterator:
-                if msg.WhichOneof("item") != "chunk":
+                kind = msg.WhichOneof("item")
+                if ended or kind == "header" or (kind == "end" and not marked):
                     raise InvalidArgument(
-                        "only chunks may follow the SubmitJob header", reason="SECOND_HEADER"
+                        "only chunks (and, if announced, one end marker) follow the header",
+                        reason="SECOND_HEADER",
                     )
+                if kind == "end":
+                    if msg.end.size != sent:
+                        raise InvalidArgument(
+                            f"the end marker says {msg.end.size} bytes; {sent} arrived",
+                            reason="SIZE_MISMATCH",
+                        )
+                    ended = True
+                    continue
+                sent += len(msg.chunk)
                 yield msg.chunk
+            if marked and not ended:
+                # A cancelled call's stream can end like a finished one: not a document.
+                raise InvalidArgument(
+                    "the upload stopped before its end marker", reason="UPLOAD_CUT"
+                )
 
         info = await self.spool.submit(caller(), convert.submission(first.header), chunks())
         return spool_pb2.SubmitJobResponse(job=convert.job(info))

@@ -45,7 +45,7 @@ class JobOptions(_message.Message):
     def __init__(self, copies: _Optional[int] = ..., duplex: _Optional[bool] = ..., mono: _Optional[bool] = ..., media: _Optional[str] = ...) -> None: ...
 
 class JobHeader(_message.Message):
-    __slots__ = ("printer", "title", "format", "options", "request_id", "origin", "size_hint", "owner_login", "job_id")
+    __slots__ = ("printer", "title", "format", "options", "request_id", "origin", "size_hint", "owner_login", "job_id", "ends_with_marker")
     PRINTER_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class JobHeader(_message.Message):
     SIZE_HINT_FIELD_NUMBER: _ClassVar[int]
     OWNER_LOGIN_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDS_WITH_MARKER_FIELD_NUMBER: _ClassVar[int]
     printer: str
     title: str
     format: _common_pb2.DocumentFormat
@@ -64,7 +65,14 @@ class JobHeader(_message.Message):
     size_hint: int
     owner_login: str
     job_id: str
-    def __init__(self, printer: _Optional[str] = ..., title: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.DocumentFormat, str]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., request_id: _Optional[str] = ..., origin: _Optional[str] = ..., size_hint: _Optional[int] = ..., owner_login: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+    ends_with_marker: bool
+    def __init__(self, printer: _Optional[str] = ..., title: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.DocumentFormat, str]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., request_id: _Optional[str] = ..., origin: _Optional[str] = ..., size_hint: _Optional[int] = ..., owner_login: _Optional[str] = ..., job_id: _Optional[str] = ..., ends_with_marker: _Optional[bool] = ...) -> None: ...
+
+class SubmitJobEnd(_message.Message):
+    __slots__ = ("size",)
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    def __init__(self, size: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "number", "printer_id", "printer_name", "owner_user_id", "owner_login", "title", "format", "options", "state", "state_message", "size_bytes", "page_count", "sha256", "origin", "release_printer_id", "create_time", "update_time", "expire_time", "complete_time")
@@ -111,12 +119,14 @@ class Job(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., number: _Optional[int] = ..., printer_id: _Optional[str] = ..., printer_name: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_login: _Optional[str] = ..., title: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.DocumentFormat, str]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., state_message: _Optional[str] = ..., size_bytes: _Optional[int] = ..., page_count: _Optional[int] = ..., sha256: _Optional[str] = ..., origin: _Optional[str] = ..., release_printer_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("header", "chunk")
+    __slots__ = ("header", "chunk", "end")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     header: JobHeader
     chunk: bytes
-    def __init__(self, header: _Optional[_Union[JobHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+    end: SubmitJobEnd
+    def __init__(self, header: _Optional[_Union[JobHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., end: _Optional[_Union[SubmitJobEnd, _Mapping]] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job",)
