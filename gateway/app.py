@@ -24,7 +24,7 @@ from gateway.icons import printer_icon
 from gateway.ipp_attributes import ICON_SIZES
 from gateway.ipp_printer import IppFailure, IppPrinter, NeedAuth, Target, response
 from gateway.ipp_printer import Request as IppRequest
-from gateway.upstream import Upstream
+from gateway.upstream import Upstream, prepend
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         ipp_request = IppRequest(
             message=message,
             target=where,
-            body=_prepend(rest, remaining),
+            body=prepend(rest, remaining),
             credentials=credentials,
             user_agent=request.headers.get("user-agent", "")[:100],
         )
@@ -210,10 +210,3 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         ],
         exception_handlers={404: not_found, 405: not_allowed},
     )
-
-
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first:
-        yield first
-    async for chunk in rest:
-        yield chunk

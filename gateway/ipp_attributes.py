@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from printfabric.ipp import (
@@ -31,9 +30,6 @@ FORMATS: dict[str, int] = {
     "image/pwg-raster": common_pb2.DOCUMENT_FORMAT_PWG_RASTER,
     "image/urf": common_pb2.DOCUMENT_FORMAT_URF,
     "application/octet-stream": common_pb2.DOCUMENT_FORMAT_OCTET_STREAM,
-}
-MIME_NAMES = {
-    "application/vnd.hp-pcl": "application/vnd.hp-PCL",
 }
 FORMAT_MIME: dict[int, str] = {
     common_pb2.DOCUMENT_FORMAT_PDF: "application/pdf",
@@ -460,9 +456,3 @@ def job_attributes(
             or ("job-description" in wanted and n not in JOB_TEMPLATE_JOB)
         ]
     return [builders[n]() for n in names]
-
-
-@dataclass(frozen=True)
-class QueueDescription:
-    printer: device_pb2.Printer
-    queued_job_count: int

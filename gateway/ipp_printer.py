@@ -27,7 +27,7 @@ from printfabric.ipp import (
 from printfabric.v1 import spool_pb2
 
 from gateway import ipp_attributes as attrs
-from gateway.upstream import Upstream, UserSession
+from gateway.upstream import QueueInfo, Upstream, UserSession, prepend
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class IppPrinter:
 
     # Printer ------------------------------------------------------------------------------
 
-    async def _queue(self, req: Request) -> attrs.QueueDescription:
+    async def _queue(self, req: Request) -> QueueInfo:
         try:
             info = await self.upstream.describe(req.target.company, req.target.queue)
         except grpc.aio.AioRpcError as exc:
@@ -259,7 +259,7 @@ class IppPrinter:
                     Status.CLIENT_ERROR_NOT_FOUND, f"there is no queue {req.target.queue}"
                 ) from exc
             raise
-        return attrs.QueueDescription(info.printer, info.queued_job_count)
+        return info
 
     async def get_printer_attributes(self, req: Request) -> Message:
         queue = await self._queue(req)
@@ -293,7 +293,7 @@ class IppPrinter:
 
     # Jobs in ------------------------------------------------------------------------------
 
-    def _job_header(self, req: Request, queue: attrs.QueueDescription) -> spool_pb2.JobHeader:
+    def _job_header(self, req: Request, queue: QueueInfo) -> spool_pb2.JobHeader:
         """The spool header of a Print-Job, Validate-Job or Create-Job; checks what it asks."""
         job_group = req.message.group(Tag.JOB)
         template = {a.name: a for a in job_group.attributes} if job_group else {}
@@ -319,7 +319,7 @@ class IppPrinter:
             size_hint=0,
         )
 
-    def _format(self, req: Request, queue: attrs.QueueDescription) -> int:
+    def _format(self, req: Request, queue: QueueInfo) -> int:
         mime = str(req.value("document-format", "application/octet-stream")).lower()
         fmt = attrs.FORMATS.get(mime)
         supported = {m.lower() for m in attrs.queue_formats(queue.printer)}
@@ -383,7 +383,7 @@ class IppPrinter:
             job_id=job.job_id,
             origin=f"IPP {req.user_agent}".strip()[:256],
         )
-        req.body = _prepend(first, req.body)
+        req.body = prepend(first, req.body)
         done = await self._submit(req, header)
         return self._job_reply(req, done)
 
@@ -463,7 +463,7 @@ class IppPrinter:
             jobs = [j for j in jobs if j.owner_login.casefold() == req.user.login.casefold()]
         if which == "completed":
             # Final jobs stay visible for the tenant's retention period, then drop out.
-            now = _now_seconds()
+            now = int(time.time())
             jobs = [j for j in jobs if not j.HasField("expire_time") or j.expire_time.seconds > now]
         requested = _keywords(req, "requested-attributes")
         reply = response(req.message, Status.SUCCESSFUL_OK)
@@ -509,10 +509,6 @@ class IppPrinter:
         return response(req.message, Status.SUCCESSFUL_OK)
 
 
-def _now_seconds() -> int:
-    return int(time.time())
-
-
 def _keywords(req: Request, name: str) -> list[str] | None:
     attr = req.op.get(name)
     if attr is None:
@@ -520,9 +516,7 @@ def _keywords(req: Request, name: str) -> list[str] | None:
     return [str(v) for v in attr.values]
 
 
-def _apply(
-    name: str, attr: Attribute, options: spool_pb2.JobOptions, queue: attrs.QueueDescription
-) -> bool:
+def _apply(name: str, attr: Attribute, options: spool_pb2.JobOptions, queue: QueueInfo) -> bool:
     """Takes one job template attribute into the options; False if it is not supported."""
     values = attr.values
     if len(values) != 1:
@@ -574,13 +568,6 @@ def _apply(
             for r in attrs.RESOLUTIONS
         )
     return False
-
-
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first:
-        yield first
-    async for chunk in rest:
-        yield chunk
 
 
 async def _decompress(chunks: AsyncIterator[bytes], compression: str) -> AsyncIterator[bytes]:

@@ -52,15 +52,6 @@ def pdf(pages: int = 1) -> bytes:
     return out.getvalue()
 
 
-def client(fabric: Fabric, *, auth: bool = True, password: str | None = None) -> IppClient:
-    return IppClient(
-        fabric.uri(auth=False).replace("/ipp/print/direct", ""),
-        username=fabric.login if auth else None,
-        password=password or fabric.password,
-        ssl_context=fabric.ssl_context(),
-    )
-
-
 async def call(
     fabric: Fabric,
     op: Operation,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,6 +11,7 @@ from typing import Any
 import grpc
 
 from cloud.api.status import GRPC_STATUS, REASON_KEY
+from cloud.db.engine import run_to_completion
 from cloud.domain.auth import Auth
 from cloud.domain.principal import Principal
 from cloud.domain.tokens import TokenSigner
@@ -81,12 +81,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Marks a shielded handler's outcome as seen (its caller may have gone)."""
-    if not task.cancelled():
-        task.exception()
-
-
 PrincipalSource = Callable[[grpc.aio.ServicerContext[Any, Any]], Awaitable[Principal]] | None
 
 
@@ -117,10 +111,10 @@ def _wrap(handler: Any, authenticate: PrincipalSource, method: str) -> Any:
             # that holds SQLite's write lock. (Client-streaming handlers must stay cancellable,
             # since a cancelled stream would otherwise read as a finished one; they shield their
             # database work themselves.)
-            task = asyncio.ensure_future(run(request, context))
-            task.add_done_callback(_retrieve)
             try:
-                return await (asyncio.shield(task) if handler.unary_unary else task)
+                if handler.unary_unary:
+                    return await run_to_completion(run(request, context))
+                return await run(request, context)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:

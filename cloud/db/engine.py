@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
@@ -11,6 +13,20 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
+
+
+async def run_to_completion(work: Coroutine[Any, Any, T]) -> T:
+    """Runs database work to its end even if the caller is cancelled meanwhile.
+
+    A query cut off by cancellation can leave an aiosqlite connection inside a transaction that
+    holds SQLite's write lock; the work takes milliseconds, so letting it finish is cheap. If the
+    caller is gone, the outcome is still retrieved, so nothing is logged as never retrieved.
+    """
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return await asyncio.shield(task)
 
 
 class Database:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.blobs import BlobNotFound, SignedUrl
 from cloud.bus import delivery_topic, node_topic
+from cloud.db.engine import run_to_completion
 from cloud.db.models import Device, Job, Printer, Tenant, Upload, User
 from cloud.domain.devices import Devices, decode_formats
 from cloud.domain.directory import decode_rights
@@ -40,19 +41,7 @@ from cloud.errors import (
 )
 
 _WRITE_BATCH = 1 << 20
-T = TypeVar("T")
 _UNKNOWN = (DocumentFormat.UNSPECIFIED, DocumentFormat.OCTET_STREAM)
-
-
-async def shielded(work: Coroutine[Any, Any, T]) -> T:
-    """Runs database work to its end even if the caller is cancelled meanwhile.
-
-    A query cut off by cancellation can leave an aiosqlite connection inside a transaction that
-    holds SQLite's write lock; the work takes milliseconds, so letting it finish is cheap.
-    """
-    task = asyncio.ensure_future(work)
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
-    return await asyncio.shield(task)
 
 
 class Spool:
@@ -70,7 +59,7 @@ class Spool:
         Nothing is left behind unless the whole stream arrived and the job row committed.
         """
         header = header.checked()
-        owner, printer, existing = await shielded(self._prepare(principal, header))
+        owner, printer, existing = await run_to_completion(self._prepare(principal, header))
         if existing is not None:
             return existing
         self._check_size_hint(header)
@@ -207,7 +196,7 @@ class Spool:
             self._check_format(printer, fmt)
             pages = await asyncio.to_thread(count_pages, part, fmt)
             # The whole document is here: storing it finishes even if the caller goes now.
-            return await shielded(
+            return await run_to_completion(
                 self._store(principal, header, owner, printer, part, fmt, pages, sniffer)
             )
         finally:
@@ -337,20 +326,24 @@ class Spool:
                 raise
             return existing
         if direct:
-            await self._wake_delivery(printer.id)
+            await self._wake(printer.node_id)
         async with self.rt.db.session() as session:
             return await load_job(session, principal, job_id)
 
-    async def _wake_delivery(self, printer_id: str | None) -> None:
-        """Tells whoever delivers for the printer (its node, or the cloud's own delivery) to look
-        at its jobs."""
+    async def _wake(self, node_id: str | None) -> None:
+        """Tells whoever delivers for a printer (its node, or the cloud's own delivery when it
+        has none) to look at its jobs."""
+        await self.rt.bus.publish(node_topic(node_id) if node_id else delivery_topic())
+
+    async def _wake_for(self, printer_id: str | None) -> None:
+        """_wake for a printer known only by id."""
         if not printer_id:
             return
         async with self.rt.db.session() as session:
             node_id = (
                 await session.execute(select(Printer.node_id).where(Printer.id == printer_id))
             ).scalar_one_or_none()
-        await self.rt.bus.publish(node_topic(node_id) if node_id else delivery_topic())
+        await self._wake(node_id)
 
     async def _owner(
         self,
@@ -610,9 +603,7 @@ class Spool:
                 info.job.updated_at = now
                 audit(session, now, principal, "job.release", info.job.id, target.name)
         if rows:
-            await self.rt.bus.publish(
-                node_topic(target.node_id) if target.node_id else delivery_topic()
-            )
+            await self._wake(target.node_id)
         return rows
 
     async def cancel(self, principal: Principal, job_id: str) -> JobInfo:
@@ -637,7 +628,7 @@ class Spool:
             key, job.blob_key = job.blob_key, None
         if key:
             await self.rt.blobs.delete(key)
-        await self._wake_delivery(info.job.release_printer_id)
+        await self._wake_for(info.job.release_printer_id)
         return info
 
     async def update_status(

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from printfabric.v1 import node_link_pb2 as nl
 
 from cloud.api import convert
 from cloud.bus import directory_topic, node_topic
+from cloud.db.engine import run_to_completion
 from cloud.db.models import Node
 from cloud.domain import replication
 from cloud.domain.accounting import record_usage
@@ -37,16 +38,6 @@ SEND_QUEUE = 256
 # A node that leaves the send queue full this long is not reading: drop it.
 SEND_TIMEOUT = 10.0
 MAX_REMOTE_AUTH = 32
-T = TypeVar("T")
-
-
-async def _db(work: Coroutine[Any, Any, T]) -> T:
-    """Runs database work to its end even if the link is cancelled meanwhile.
-
-    A query cut off by cancellation leaves the aiosqlite connection to be torn down under the
-    pool's feet; letting it finish (milliseconds) returns the connection cleanly.
-    """
-    return await asyncio.shield(asyncio.ensure_future(work))
 
 
 # Strong references to clean-up tasks so they are not collected before they run.
@@ -93,7 +84,7 @@ class NodeLink:
     async def responses(
         self, requests: AsyncIterator[nl.ConnectRequest]
     ) -> AsyncIterator[nl.ConnectResponse]:
-        await _db(
+        await run_to_completion(
             replication.record_node_state(self.rt, self.node.id, None, self.hello.software_version)
         )
         await self.send(welcome=await self._welcome())
@@ -141,8 +132,10 @@ class NodeLink:
             self.stop.set()
 
     async def _welcome(self) -> nl.CloudWelcome:
-        printers = await _db(replication.node_printers(self.rt, self.node))
-        directory = await _db(replication.tenant_directory(self.rt, self.node.tenant_id))
+        printers = await run_to_completion(replication.node_printers(self.rt, self.node))
+        directory = await run_to_completion(
+            replication.tenant_directory(self.rt, self.node.tenant_id)
+        )
         return nl.CloudWelcome(
             node_id=self.node.id,
             tenant_id=self.node.tenant_id,
@@ -179,7 +172,7 @@ class NodeLink:
                     "hello is sent once, as the first message", reason="SECOND_HELLO"
                 )
             if kind == "directory_applied":
-                await _db(
+                await run_to_completion(
                     replication.record_node_state(
                         self.rt, self.node.id, msg.directory_applied.revision, None
                     )
@@ -191,7 +184,7 @@ class NodeLink:
             elif kind == "accounting_batch":
                 batch = msg.accounting_batch
                 records = [usage_record(e, self.node.id) for e in batch.entries]
-                await _db(record_usage(self.rt, self.node.tenant_id, records))
+                await run_to_completion(record_usage(self.rt, self.node.tenant_id, records))
             elif kind == "job_spooled":
                 raise FailedPrecondition(
                     "job_spooled is not accepted by this cloud version yet", reason="NOT_SUPPORTED"
@@ -207,7 +200,7 @@ class NodeLink:
         except ValueError as exc:
             raise InvalidArgument(f"job status for {report.job_id} has an unknown state") from exc
         try:
-            await _db(
+            await run_to_completion(
                 self.spool.update_status(self.principal, report.job_id, state, report.state_message)
             )
         except (FailedPrecondition, NotFound) as exc:
@@ -245,7 +238,9 @@ class NodeLink:
         )
         try:
             user = (
-                await _db(self.auth.find_user(self.node.tenant_id, credential)) if which else None
+                await run_to_completion(self.auth.find_user(self.node.tenant_id, credential))
+                if which
+                else None
             )
         except CloudError:
             user = None
@@ -254,7 +249,7 @@ class NodeLink:
         elif user.disabled:
             await self._refuse(request, f"the account {user.login} is disabled")
         else:
-            record = await _db(replication.replica_record(self.rt, user))
+            record = await run_to_completion(replication.replica_record(self.rt, user))
             await self.send(
                 remote_auth_response=nl.RemoteAuthResponse(
                     request_id=request.request_id, accepted=True, user=replica_user(record)
@@ -278,13 +273,15 @@ class NodeLink:
     async def _directory(self, initial: bool) -> None:
         tenant_id = self.node.tenant_id
         if initial:
-            state = await _db(replication.tenant_directory(self.rt, tenant_id))
+            state = await run_to_completion(replication.tenant_directory(self.rt, tenant_id))
             held = self.hello.directory_revision
             if held <= 0 or held > state.revision:
                 await self._snapshot(state)
             else:
                 self.sent_revision = held
-        while page := await _db(replication.users_since(self.rt, tenant_id, self.sent_revision)):
+        while page := await run_to_completion(
+            replication.users_since(self.rt, tenant_id, self.sent_revision)
+        ):
             to_revision = page[-1].user.revision
             await self.send(
                 directory_delta=nl.DirectoryDelta(
@@ -298,7 +295,7 @@ class NodeLink:
     async def _snapshot(self, state: replication.TenantDirectory) -> None:
         after, first = 0, True
         while True:
-            page = await _db(
+            page = await run_to_completion(
                 replication.users_since(self.rt, self.node.tenant_id, after, up_to=state.revision)
             )
             last = len(page) < replication.PAGE
@@ -320,7 +317,7 @@ class NodeLink:
         self.sent_revision = state.revision
 
     async def _jobs(self) -> None:
-        for info in await _db(replication.released_jobs(self.rt, self.node)):
+        for info in await run_to_completion(replication.released_jobs(self.rt, self.node)):
             if info.job.id not in self.sent_jobs:
                 await self.send(
                     job_released=nl.JobReleased(
@@ -328,7 +325,7 @@ class NodeLink:
                     )
                 )
                 self.sent_jobs.add(info.job.id)
-        for job_id in await _db(
+        for job_id in await run_to_completion(
             replication.canceled_jobs(self.rt, self.node.tenant_id, self.sent_jobs)
         ):
             await self.send(job_canceled=nl.JobCanceled(job_id=job_id))

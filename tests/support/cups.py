@@ -41,19 +41,20 @@ import shutil
 import socket
 import ssl
 import stat
-import struct
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from printfabric.ipp import Attribute, JobState, Message, Operation, Tag, decode, encode
+from printfabric.ipp.client import RESPONSE_LIMITS
 
-from tests.support.processes import ChildProcess, free_port, in_ci, tail, wait_until
+from tests.support.processes import ChildProcess, free_port, peer_missing, tail, wait_until
 
 __all__ = [
     "CUPS_PACKAGES",
@@ -112,13 +113,6 @@ def _which(program: str) -> str | None:
     return None
 
 
-def _unavailable(message: str) -> None:
-    """A peer cannot run here: fail under CI (CI=true), skip elsewhere."""
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
 def require(*programs: str) -> dict[str, str]:
     """The paths of the given peer programs; a missing one fails the test in CI, skips it elsewhere.
 
@@ -138,103 +132,27 @@ def require(*programs: str) -> dict[str, str]:
             f"missing peer program(s) {', '.join(missing)}: install the Debian package(s) "
             f"{' '.join(packages)} (make test installs them when run as root)"
         )
-        _unavailable(message)
+        peer_missing(message)
     return found
 
 
 # --------------------------------------------------------------------------------------------
-# Minimal IPP client (independent of the project's codec): readiness checks and job states.
+# IPP requests to the peers (readiness checks and job states), with the project's own codec.
 
-_IPP_TAGS = {
-    "integer": 0x21,
-    "boolean": 0x22,
-    "enum": 0x23,
-    "text": 0x41,
-    "name": 0x42,
-    "keyword": 0x44,
-    "uri": 0x45,
-    "charset": 0x47,
-    "language": 0x48,
-    "mimeMediaType": 0x49,
+_BUILDERS: dict[str, Callable[..., Attribute]] = {
+    "integer": Attribute.integer,
+    "boolean": Attribute.boolean,
+    "enum": Attribute.enum,
+    "text": Attribute.text,
+    "name": Attribute.name_,
+    "keyword": Attribute.keyword,
+    "uri": Attribute.uri,
+    "charset": Attribute.charset,
+    "language": Attribute.natural_language,
+    "mimeMediaType": Attribute.mime_type,
 }
-_JOB_STATES = {
-    3: "pending",
-    4: "pending-held",
-    5: "processing",
-    6: "processing-stopped",
-    7: "canceled",
-    8: "aborted",
-    9: "completed",
-}
-IPP_GET_PRINTER_ATTRIBUTES = 0x000B
-IPP_GET_JOB_ATTRIBUTES = 0x0009
-
-
-def _ipp_attr(tag: int, name: str, value: bytes) -> bytes:
-    raw = name.encode()
-    return bytes([tag]) + struct.pack(">H", len(raw)) + raw + struct.pack(">H", len(value)) + value
-
-
-def _ipp_encode(
-    operation: int, attributes: Sequence[tuple[str, str, object]], request_id: int = 1
-) -> bytes:
-    body = bytearray(struct.pack(">BBHI", 2, 0, operation, request_id))
-    body.append(0x01)
-    attrs: list[tuple[str, str, object]] = [
-        ("charset", "attributes-charset", "utf-8"),
-        ("language", "attributes-natural-language", "en"),
-        *attributes,
-    ]
-    for syntax, name, value in attrs:
-        tag = _IPP_TAGS[syntax]
-        values = list(value) if isinstance(value, list | tuple) else [value]
-        for index, item in enumerate(values):
-            if syntax in ("integer", "enum"):
-                raw = struct.pack(">i", int(str(item)))
-            elif syntax == "boolean":
-                raw = b"\x01" if item else b"\x00"
-            else:
-                raw = str(item).encode()
-            body += _ipp_attr(tag, name if index == 0 else "", raw)
-    body.append(0x03)
-    return bytes(body)
-
-
-def _ipp_decode(data: bytes) -> tuple[int, dict[str, list[Any]]]:
-    """(status-code, attributes by name); collections come out flattened, which is enough here."""
-    if len(data) < 9:
-        raise ValueError(f"short IPP response ({len(data)} bytes)")
-    status = struct.unpack(">H", data[2:4])[0]
-    attributes: dict[str, list[Any]] = {}
-    pos, last = 8, ""
-    while pos < len(data):
-        tag = data[pos]
-        pos += 1
-        if tag == 0x03:
-            break
-        if tag < 0x10:
-            continue
-        (name_len,) = struct.unpack(">H", data[pos : pos + 2])
-        name = data[pos + 2 : pos + 2 + name_len].decode("utf-8", "replace")
-        pos += 2 + name_len
-        (value_len,) = struct.unpack(">H", data[pos : pos + 2])
-        raw = data[pos + 2 : pos + 2 + value_len]
-        pos += 2 + value_len
-        value: Any
-        if tag in (0x21, 0x23) and value_len == 4:
-            value = struct.unpack(">i", raw)[0]
-        elif tag == 0x22 and value_len == 1:
-            value = raw != b"\x00"
-        elif 0x41 <= tag <= 0x49:
-            value = raw.decode("utf-8", "replace")
-        else:
-            value = raw
-        if name:
-            last = name
-            attributes.setdefault(name, []).append(value)
-        elif last:
-            attributes[last].append(value)
-    return status, attributes
+IPP_GET_PRINTER_ATTRIBUTES = Operation.GET_PRINTER_ATTRIBUTES
+IPP_GET_JOB_ATTRIBUTES = Operation.GET_JOB_ATTRIBUTES
 
 
 def ipp_request(
@@ -246,9 +164,17 @@ def ipp_request(
 ) -> tuple[int, dict[str, list[Any]]]:
     """One IPP request over http(s) (ipp:// or ipps:// URL; certificates are not checked).
 
-    Returns (IPP status-code, response attributes). Raises OSError or ValueError when the
-    server does not answer with HTTP 200 and an IPP body.
+    attributes are (syntax, name, value or list of values) for the operation group. Returns
+    (IPP status-code, response attributes by name over all groups). Raises OSError or
+    ValueError when the server does not answer with HTTP 200 and an IPP body.
     """
+    request = Message((2, 0), int(operation), 1)
+    group = request.add_group(Tag.OPERATION)
+    group.add(Attribute.charset("attributes-charset", "utf-8"))
+    group.add(Attribute.natural_language("attributes-natural-language", "en"))
+    for syntax, name, value in attributes:
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        group.add(_BUILDERS[syntax](name, *values))
     scheme, _, rest = url.partition("://")
     hostport, _, path = rest.partition("/")
     host, _, port_text = hostport.rpartition(":")
@@ -262,15 +188,19 @@ def ipp_request(
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        body = _ipp_encode(operation, attributes)
-        conn.request("POST", "/" + path, body, {"Content-Type": "application/ipp"})
+        conn.request("POST", "/" + path, encode(request), {"Content-Type": "application/ipp"})
         response = conn.getresponse()
         data = response.read()
         if response.status != 200:
             raise ValueError(f"HTTP {response.status} {response.reason} from {url}")
-        return _ipp_decode(data)
     finally:
         conn.close()
+    reply, _ = decode(data, RESPONSE_LIMITS)
+    found: dict[str, list[Any]] = {}
+    for reply_group in reply.groups:
+        for attr in reply_group:
+            found.setdefault(attr.name, []).extend(attr.values)
+    return reply.code, found
 
 
 def _answers_ipp(printer_uri: str, http_url: str, timeout: float = 2.0) -> bool:
@@ -770,7 +700,7 @@ class _SharedDaemons:
                 self.log_dir = log_dir
             bus, avahi = _bus_answers(), self._avahi_running()
             if (not bus or not avahi) and os.geteuid() != 0:
-                _unavailable("ippeveprinter needs avahi-daemon: start it, or run the tests as root")
+                peer_missing("ippeveprinter needs avahi-daemon: start it, or run the tests as root")
             if not bus:
                 self._start_dbus()
             if not avahi:
@@ -1350,7 +1280,10 @@ class PrivateCupsd:
     def job_state(self, queue: str, job_id: int) -> str:
         """pending, pending-held, processing, processing-stopped, canceled, aborted or completed."""
         state = self.job_attributes(queue, job_id).get("job-state", [0])[0]
-        return _JOB_STATES.get(int(state), str(state))
+        try:
+            return JobState(int(state)).name.lower().replace("_", "-")
+        except ValueError:
+            return str(state)
 
     def wait_job_done(self, queue: str, job_id: int, timeout: float = 60.0) -> str:
         """Waits until the job is completed, canceled or aborted; returns that state.

@@ -15,8 +15,8 @@ from typing import Any
 from tests.support.processes import (
     STARTUP_SECONDS,
     ChildProcess,
-    _command,
     clean_env,
+    command_argv,
     free_port,
     wait_until,
 )
@@ -73,7 +73,7 @@ def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
         **settings,
     )
     process = ChildProcess(
-        "fabric", [*_command("printfabric-cloud"), "fabric"], env, home / "fabric.log"
+        "fabric", [*command_argv("printfabric-cloud"), "fabric"], env, home / "fabric.log"
     )
     process.start()
     try:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
@@ -48,7 +48,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # The console scripts sit beside the interpreter running the tests (.venv/bin).
 _BIN = Path(sys.executable).parent
-_MODULES = {"printfabric-cloud": "cloud.cli", "printfabric-node": "node"}
+_MODULES = {
+    "printfabric-cloud": "cloud.cli",
+    "printfabric-node": "node",
+    "printfabric-gateway": "gateway",
+}
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 10.0
 CLI_SECONDS = 120.0
@@ -65,10 +69,14 @@ def require_peer(program: str, package: str) -> str:
     )
     if found is not None:
         return found
-    message = (
+    peer_missing(
         f"{program} is not installed: install the Debian package `{package}` "
         "(`make test` does that when run as root)"
     )
+
+
+def peer_missing(message: str) -> NoReturn:
+    """A peer cannot run here: the test fails under CI (CI=true) and is skipped elsewhere."""
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
@@ -90,7 +98,7 @@ def clean_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def _command(program: str) -> list[str]:
+def command_argv(program: str) -> list[str]:
     script = _BIN / program
     if script.is_file():
         return [str(script)]
@@ -113,7 +121,7 @@ def cli(
     timeout: float = CLI_SECONDS,
 ) -> str:
     """Runs a command to completion and returns its stdout; anything but exit 0 fails the test."""
-    argv = [*_command(program), *args]
+    argv = [*command_argv(program), *args]
     try:
         done = subprocess.run(
             argv,
@@ -265,7 +273,7 @@ class CloudProcess(ChildProcess):
     def __init__(self, name: str, home: Path, port: int, log: Path, **settings: str) -> None:
         env = clean_env(PF_HOME=str(home), PF_CLOUD_LISTEN=f"{HOST}:{port}", PF_NODE_HEARTBEAT="1s")
         env.update(settings)
-        super().__init__(name, [*_command("printfabric-cloud"), "serve"], env, log)
+        super().__init__(name, [*command_argv("printfabric-cloud"), "serve"], env, log)
         self.home = home
         self.port = port
 
@@ -297,7 +305,7 @@ class NodeProcess(ChildProcess):
     def __init__(self, name: str, home: Path, log: Path, **settings: str) -> None:
         env = clean_env(PF_NODE_HOME=str(home))
         env.update(settings)
-        super().__init__(name, [*_command("printfabric-node"), "run"], env, log)
+        super().__init__(name, [*command_argv("printfabric-node"), "run"], env, log)
         self.home = home
 
     @property
