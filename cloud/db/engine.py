@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 T = TypeVar("T")
+_READ_ONLY = "printfabric_read_only"
 
 
 async def run_to_completion(work: Coroutine[Any, Any, T]) -> T:
@@ -33,25 +34,49 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        self.engine: AsyncEngine
+        read_engine: AsyncEngine
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            # SQLite has one writer at a time. Writers share one connection, so they queue on
+            # the pool (an asyncio wait that hands over at once) rather than in SQLite's busy
+            # handler (which sleeps 1, 2, 5, 10 ... ms between tries). Readers have their own
+            # connections and, in WAL mode, read a snapshot without waiting for the writer.
+            self.engine = create_async_engine(
+                url,
+                connect_args={"timeout": 30},
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+            )
+            read_engine = create_async_engine(
+                url, connect_args={"timeout": 30}, execution_options={_READ_ONLY: True}
+            )
+            for engine in (self.engine, read_engine):
+                _sqlite_serialized_writes(engine)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
-            _sqlite_serialized_writes(self.engine)
+            self.engine = create_async_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+            read_engine = self.engine
+        self._read_engine = read_engine
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
+        )
+        # For work that only reads (anything written in it is rolled back at the end).
+        self.reader: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            read_engine, expire_on_commit=False
         )
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
 
 
 def _sqlite_serialized_writes(engine: AsyncEngine) -> None:
     # pysqlite's implicit BEGIN upgrades read locks to write locks mid-transaction, which fails
     # at once under concurrency; BEGIN IMMEDIATE makes writers queue on busy_timeout instead.
+    # Readers (Database.reader) take a deferred BEGIN: in WAL mode they never wait for writers.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -63,4 +88,5 @@ def _sqlite_serialized_writes(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

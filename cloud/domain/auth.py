@@ -49,7 +49,7 @@ class Auth:
     async def authenticate_user(
         self, company_code: str, credential: Credential
     ) -> tuple[Tokens, User, int]:
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             tenant = await tenant_by_code(session, company_code)
             if tenant is None:
                 raise Unauthenticated(_BAD_CREDENTIALS, reason="BAD_CREDENTIALS")
@@ -70,7 +70,7 @@ class Auth:
             login=user.login,
         )
         tokens = await self._open_session(principal)
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             cards = len(
                 (await session.execute(select(Card.id).where(Card.user_id == user.id))).all()
             )
@@ -164,7 +164,7 @@ class Auth:
 
     async def find_user(self, tenant_id: str, credential: Credential) -> User | None:
         """The user a credential names in the tenant, without opening a session (remote auth)."""
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             tenant = await session.get(Tenant, tenant_id)
             if tenant is None:
                 return None
@@ -275,7 +275,7 @@ class Auth:
 
     async def check_session(self, principal: Principal) -> None:
         """Refuses access tokens of revoked or expired sessions (called once per RPC)."""
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             row = await session.get(Session, principal.session_id)
         if row is None or row.revoked or (row.tenant_id or "") != principal.tenant_id:
             raise Unauthenticated("the session was revoked; log in again", reason="SESSION_REVOKED")

@@ -56,7 +56,7 @@ class CloudDelivery:
 
     async def deliver_pending(self) -> int:
         """Delivers every released job this cloud delivers; returns how many it finished."""
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             job_ids = list(
                 (
                     await session.execute(
@@ -104,7 +104,7 @@ class CloudDelivery:
             return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
     async def _deliver(self, job_id: str) -> None:
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             row = (
                 await session.execute(
                     select(Job, Printer)

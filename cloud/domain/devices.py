@@ -104,7 +104,7 @@ class Devices:
             principal.require_admin(f"listing {what}")
         tenant_id = principal.require_tenant()
         offset, limit = page_window(page_size, page_token)
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             rows = list(
                 (
                     await session.execute(
@@ -178,7 +178,7 @@ class Devices:
         self, principal: Principal, printer_id: str = "", name: str = ""
     ) -> Printer:
         tenant_id = principal.require_tenant()
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             return await self.printer_by_ref(session, tenant_id, printer_id or name)
 
     async def list_printers(
@@ -233,7 +233,7 @@ class Devices:
         """A queue's public description and how many of its jobs are not final; for callers that
         have not logged in yet (driverless set-up). Unknown tenant or queue: the same NOT_FOUND."""
         open_states = [int(s) for s in JobState if not s.is_final]
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             tenant = await tenant_by_code(session, company_code)
             printer = (
                 await session.execute(
@@ -260,7 +260,7 @@ class Devices:
 
     async def user_printers(self, principal: Principal) -> list[tuple[Printer, list[str]]]:
         tenant_id = principal.require_tenant()
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             tenant = await session.get(Tenant, tenant_id)
             printers = list(
                 (
@@ -330,7 +330,7 @@ class Devices:
         tenant_id = principal.require_tenant()
         if not principal.is_admin and principal.subject_id != row_id:
             raise NotFound(f"{what} {row_id} not found")
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             return await self._get(session, model, tenant_id, row_id, what)
 
     async def get_device(self, principal: Principal, device_id: str) -> Device:
@@ -350,7 +350,7 @@ class Devices:
     async def device_config(self, principal: Principal) -> tuple[Device, Printer | None, Tenant]:
         principal.require_kind(PrincipalKind.MFP, what="GetDeviceConfig")
         tenant_id = principal.require_tenant()
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             device = await self._get(session, Device, tenant_id, principal.subject_id, "device")
             printer = await session.get(Printer, device.printer_id) if device.printer_id else None
             tenant = await session.get(Tenant, tenant_id)

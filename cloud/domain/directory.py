@@ -167,7 +167,7 @@ class Directory:
         self, principal: Principal, user_id: str = "", login: str = ""
     ) -> tuple[User, int]:
         tenant_id = principal.require_tenant()
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             if user_id:
                 user = await self._user(session, tenant_id, user_id)
             else:
@@ -190,7 +190,7 @@ class Directory:
         query = select(User).where(User.tenant_id == tenant_id)
         if not include_disabled:
             query = query.where(User.disabled.is_(False))
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             users = list(
                 (
                     await session.execute(

@@ -29,7 +29,7 @@ class TenantDirectory:
 
 
 async def tenant_directory(rt: Runtime, tenant_id: str) -> TenantDirectory:
-    async with rt.db.session() as session:
+    async with rt.db.reader() as session:
         tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("tenant not found")
@@ -43,7 +43,7 @@ async def users_since(
     query = select(User).where(User.tenant_id == tenant_id, User.revision > after)
     if up_to is not None:
         query = query.where(User.revision <= up_to)
-    async with rt.db.session() as session:
+    async with rt.db.reader() as session:
         users = list((await session.execute(query.order_by(User.revision).limit(limit))).scalars())
         cards: dict[str, list[str]] = defaultdict(list)
         if users:
@@ -58,7 +58,7 @@ async def users_since(
 
 
 async def node_printers(rt: Runtime, node: Node) -> list[Printer]:
-    async with rt.db.session() as session:
+    async with rt.db.reader() as session:
         return list(
             (
                 await session.execute(
@@ -72,7 +72,7 @@ async def node_printers(rt: Runtime, node: Node) -> list[Printer]:
 
 async def released_jobs(rt: Runtime, node: Node) -> list[JobInfo]:
     """Jobs released to this node's printers that wait for delivery."""
-    async with rt.db.session() as session:
+    async with rt.db.reader() as session:
         rows = await session.execute(
             job_query()
             .where(
@@ -92,7 +92,7 @@ async def released_jobs(rt: Runtime, node: Node) -> list[JobInfo]:
 async def canceled_jobs(rt: Runtime, tenant_id: str, job_ids: set[str]) -> list[str]:
     if not job_ids:
         return []
-    async with rt.db.session() as session:
+    async with rt.db.reader() as session:
         rows = await session.execute(
             select(Job.id).where(
                 Job.tenant_id == tenant_id,
@@ -116,7 +116,7 @@ async def record_node_state(
 
 
 async def replica_record(rt: Runtime, user: User) -> ReplicaRecord:
-    async with rt.db.session() as session:
+    async with rt.db.reader() as session:
         rows = await session.execute(
             select(Card.card_hash).where(Card.tenant_id == user.tenant_id, Card.user_id == user.id)
         )

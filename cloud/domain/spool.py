@@ -72,7 +72,7 @@ class Spool:
         """The owner and queue of a submission, or the job an earlier one with its
         request_id made."""
         tenant_id = principal.require_tenant()
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             owner = await self._owner(session, principal, header.owner_login)
             if header.job_id:
                 # The document of a job made by create_job: it goes to that job's queue.
@@ -96,7 +96,7 @@ class Spool:
         self._check_size_hint(header)
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             owner = await self._owner(session, principal, header.owner_login)
             printer = await self.devices.printer_by_ref(session, tenant_id, header.printer)
             self._check_format(printer, header.format)
@@ -134,7 +134,7 @@ class Spool:
                 session.add(job)
                 audit(session, now, principal, "job.create", job_id)
         except IntegrityError:
-            async with self.rt.db.session() as session:
+            async with self.rt.db.reader() as session:
                 raced = await self._by_request(session, tenant_id, owner.id, header.request_id)
             if raced is None:
                 raise
@@ -287,38 +287,42 @@ class Spool:
                 }
                 if header.job_id:
                     job_id = header.job_id
-                    done = await session.execute(
-                        update(Job)
-                        .where(Job.id == job_id, Job.state == int(JobState.INCOMING))
-                        .values(**values)
-                    )
-                    if done.rowcount != 1:  # type: ignore[attr-defined]
+                    incoming = (
+                        await session.execute(
+                            select(Job)
+                            .where(Job.id == job_id, Job.state == int(JobState.INCOMING))
+                            .with_for_update()
+                        )
+                    ).scalar_one_or_none()
+                    if incoming is None:
                         raise FailedPrecondition(
                             "the job was canceled or timed out while its document arrived",
                             reason="JOB_NOT_INCOMING",
                         )
+                    job = incoming
+                    for name, value in values.items():
+                        setattr(job, name, value)
                 else:
-                    session.add(
-                        Job(
-                            id=job_id,
-                            tenant_id=tenant.id,
-                            number=await self._next_number(session, tenant.id),
-                            printer_id=printer.id,
-                            owner_user_id=owner.id,
-                            title=header.title or "Untitled",
-                            options=header.options.to_json(),
-                            origin=header.origin,
-                            request_id=header.request_id or None,
-                            created_at=now,
-                            completed_at=None,
-                            **values,
-                        )
+                    job = Job(
+                        id=job_id,
+                        tenant_id=tenant.id,
+                        number=await self._next_number(session, tenant.id),
+                        printer_id=printer.id,
+                        owner_user_id=owner.id,
+                        title=header.title or "Untitled",
+                        options=header.options.to_json(),
+                        origin=header.origin,
+                        request_id=header.request_id or None,
+                        created_at=now,
+                        completed_at=None,
+                        **values,
                     )
+                    session.add(job)
                 audit(session, now, principal, "job.submit", job_id, f"{sniffer.size} bytes")
         except IntegrityError:
             # The same request_id won a race: answer with that job, drop this copy.
             await self.rt.blobs.delete(blob_key)
-            async with self.rt.db.session() as session:
+            async with self.rt.db.reader() as session:
                 existing = await self._by_request(
                     session, owner.tenant_id, owner.id, header.request_id
                 )
@@ -327,8 +331,8 @@ class Spool:
             return existing
         if direct:
             await self._wake(printer.node_id)
-        async with self.rt.db.session() as session:
-            return await load_job(session, principal, job_id)
+        # The committed row as written (expire_on_commit is off): no second read.
+        return JobInfo(job, printer.name, owner.login)
 
     async def _wake(self, node_id: str | None) -> None:
         """Tells whoever delivers for a printer (its node, or the cloud's own delivery when it
@@ -339,7 +343,7 @@ class Spool:
         """_wake for a printer known only by id."""
         if not printer_id:
             return
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             node_id = (
                 await session.execute(select(Printer.node_id).where(Printer.id == printer_id))
             ).scalar_one_or_none()
@@ -487,7 +491,7 @@ class Spool:
     # Reading ------------------------------------------------------------------------------
 
     async def get(self, principal: Principal, job_id: str) -> JobInfo:
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             return await load_job(session, principal, job_id)
 
     async def list_jobs(
@@ -518,7 +522,7 @@ class Spool:
             )
         if number:
             query = query.where(Job.number == number)
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             rows = (
                 await session.execute(
                     query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)

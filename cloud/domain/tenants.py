@@ -94,7 +94,7 @@ class Tenants:
         elif not principal.is_operator:
             # Another tenant's id answers exactly like an unknown one.
             raise NotFound(f"tenant {tenant_id} not found")
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             tenant = await session.get(Tenant, tenant_id)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id} not found")
@@ -106,7 +106,7 @@ class Tenants:
         if not principal.is_operator:
             raise PermissionDenied("only the platform operator lists tenants")
         offset, limit = page_window(page_size, page_token)
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             rows = list(
                 (
                     await session.execute(
@@ -139,7 +139,7 @@ class Tenants:
         return row
 
     async def count(self) -> int:
-        async with self.rt.db.session() as session:
+        async with self.rt.db.reader() as session:
             return int(
                 (await session.execute(select(func.count()).select_from(Tenant))).scalar_one()
             )

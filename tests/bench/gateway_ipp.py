@@ -1,8 +1,9 @@
 """IPPS gateway against cupsd, both driven by CUPS's ipptool.
 
 Print-Job acceptance rate for a small PDF (gateway `direct` queue of `make run` against a
-private cupsd's raw file:///dev/null queue), and one 1 GiB Print-Job to each (MB/s), with the
-gateway's peak RSS (VmHWM) to show the document streams through with flat memory.
+private cupsd's raw file:///dev/null queue, both over IPPS), and one 1 GiB Print-Job to each
+(MB/s), with the gateway's peak RSS (VmHWM) to show the document streams through with flat
+memory.
 """
 
 from __future__ import annotations
@@ -68,12 +69,12 @@ def run(size: int = DEFAULT_SIZE) -> Outcome:
             small = _small_pdf(base / "small.pdf")
             work = base / "ipptool"
             say(f"Print-Job x{JOBS}, small PDF: cupsd file:///dev/null queue")
-            cups_rate = ipptool_print_rate(cupsd.uri("null"), small, count=JOBS, workdir=work)
+            cups_rate = ipptool_print_rate(cupsd.ipps_uri("null"), small, count=JOBS, workdir=work)
             say(f"Print-Job x{JOBS}, small PDF: gateway direct queue")
             gw_rate = ipptool_print_rate(fabric.uri("direct"), small, count=JOBS, workdir=work)
             big = make_big_document(base / "big.pdf", size)
             say(f"one Print-Job of {size} bytes: cupsd")
-            cups_mb = ipptool_print_throughput(cupsd.uri("null"), big, work)
+            cups_mb = ipptool_print_throughput(cupsd.ipps_uri("null"), big, work)
             say(f"one Print-Job of {size} bytes: gateway (secure queue, held)")
             gw_mb = ipptool_print_throughput(fabric.uri("secure"), big, work)
             rss = vm_hwm(gateway_pid)

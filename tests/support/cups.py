@@ -1088,6 +1088,11 @@ class PrivateCupsd:
     def uri(self, queue: str) -> str:
         return f"ipp://{HOST}:{self.port}/printers/{queue}"
 
+    def ipps_uri(self, queue: str) -> str:
+        """The same queue over TLS: cupsd negotiates TLS on its port when a client starts with
+        a TLS hello (self-signed certificate from CreateSelfSignedCerts)."""
+        return f"ipps://{HOST}:{self.port}/printers/{queue}"
+
     def _write_config(self) -> tuple[Path, Path]:
         for sub in ("etc", "etc/ssl", "etc/ppd", "spool", "spool/tmp", "cache", "state", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
