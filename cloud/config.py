@@ -62,6 +62,12 @@ class CloudConfig:
     # The only place file:///folder printers that the cloud delivers to may write (a cloud
     # tenant must not write anywhere else on the cloud's disk). Default: $PF_HOME/printed.
     file_printer_root: Path = Path()
+    # Failed log-in attempts: per login (passwords) and per device (any credential), counted in
+    # a window; reaching the maximum locks that login or device for the lockout. 0: no limit.
+    auth_max_failures: int = 5
+    auth_device_max_failures: int = 20
+    auth_failure_window: timedelta = timedelta(minutes=5)
+    auth_lockout: timedelta = timedelta(minutes=5)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -115,6 +121,12 @@ class CloudConfig:
             file_printer_root=Path(env["PF_FILE_PRINTER_ROOT"])
             if env.get("PF_FILE_PRINTER_ROOT")
             else Path(),
+            auth_max_failures=int(env.get("PF_AUTH_MAX_FAILURES", defaults.auth_max_failures)),
+            auth_device_max_failures=int(
+                env.get("PF_AUTH_DEVICE_MAX_FAILURES", defaults.auth_device_max_failures)
+            ),
+            auth_failure_window=parse_duration(env.get("PF_AUTH_FAILURE_WINDOW", "5m")),
+            auth_lockout=parse_duration(env.get("PF_AUTH_LOCKOUT", "5m")),
         ).resolved()
 
     def resolved(self) -> CloudConfig:

@@ -80,23 +80,13 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
             cards=[card],
         ),
     )
-    mfp, mfp_token = await devices.create_device(
-        None,
-        tenant.id,
-        DeviceFields(
-            kind=DeviceKind.MFP,
-            serial_number="DEMO-MFP-1",
-            display_name="Demo MFP",
-            printer_id=queue.id,
-        ),
-    )
     node, node_token = await devices.create_node(
         None, tenant.id, "DEMO-NODE-1", "Demo node", "Office"
     )
     # Released to "office", a job goes through the node into $PF_HOME/printed/.
     printed = config.home / "printed"
     printed.mkdir(parents=True, exist_ok=True)
-    await devices.create_printer(
+    office = await devices.create_printer(
         None,
         tenant.id,
         PrinterFields(
@@ -105,6 +95,17 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
             model=QueueModel.SECURE,
             node_id=node.id,
             device_uri=printed.as_uri(),
+        ),
+    )
+    # The MFP releases onto the office printer: a job released there lands in printed/.
+    mfp, mfp_token = await devices.create_device(
+        None,
+        tenant.id,
+        DeviceFields(
+            kind=DeviceKind.MFP,
+            serial_number="DEMO-MFP-1",
+            display_name="Demo MFP",
+            printer_id=office.id,
         ),
     )
     await _ensure_direct_queue(rt, config)

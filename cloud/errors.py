@@ -23,11 +23,13 @@ class CloudError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str, *, reason: str = "") -> None:
+    def __init__(self, message: str, *, reason: str = "", retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         # UPPER_SNAKE machine-readable reason (AIP-193 ErrorInfo.reason).
         self.reason = reason or self.code.value
+        # Whole seconds after which the same call may succeed (a lock or limit running out).
+        self.retry_after = retry_after
 
 
 class InvalidArgument(CloudError):

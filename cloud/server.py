@@ -24,10 +24,12 @@ from printfabric.v1 import (
     tenant_pb2_grpc,
 )
 
+from cloud.api.accounting_servicer import AccountingServicer
 from cloud.api.auth_servicer import AuthServicer
 from cloud.api.device_servicer import DeviceServicer
 from cloud.api.directory_servicer import DirectoryServicer
 from cloud.api.interceptor import AuthInterceptor
+from cloud.api.scan_servicer import ScanServicer
 from cloud.api.spool_servicer import SpoolServicer
 from cloud.api.tenant_servicer import TenantServicer
 from cloud.blobs import BlobStore, LocalBlobStore, S3BlobStore
@@ -35,11 +37,14 @@ from cloud.bus import InProcessBus, RedisBus
 from cloud.config import CloudConfig
 from cloud.db.engine import Database
 from cloud.db.migrate import upgrade_async
+from cloud.domain.accounting import Accounting
 from cloud.domain.auth import Auth
 from cloud.domain.delivery import CloudDelivery
 from cloud.domain.devices import Devices
 from cloud.domain.directory import Directory
+from cloud.domain.ratelimit import AttemptLimiter, AttemptRule, InProcessAttempts, RedisAttempts
 from cloud.domain.runtime import Runtime, Settings
+from cloud.domain.scans import Scans
 from cloud.domain.spool import Spool
 from cloud.domain.tenants import Tenants
 from cloud.domain.tokens import TokenSigner
@@ -105,8 +110,18 @@ def tls_files(config: CloudConfig) -> TlsFiles:
     return ensure_dev_pki(config.tls_dir, config.tls_hostnames)
 
 
-def grpc_server(rt: Runtime) -> grpc.aio.Server:
-    auth = Auth(rt)
+def attempt_limiter(config: CloudConfig) -> AttemptLimiter:
+    """Failed log-in counters: in Redis when the replicas share one, in this process otherwise."""
+    window, lockout = config.auth_failure_window, config.auth_lockout
+    return AttemptLimiter(
+        RedisAttempts(config.redis_url) if config.redis_url else InProcessAttempts(),
+        per_login=AttemptRule(config.auth_max_failures, window, lockout),
+        per_device=AttemptRule(config.auth_device_max_failures, window, lockout),
+    )
+
+
+def grpc_server(rt: Runtime, limiter: AttemptLimiter | None = None) -> grpc.aio.Server:
+    auth = Auth(rt, limiter)
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(rt.signer, auth)],
         options=[
@@ -121,11 +136,10 @@ def grpc_server(rt: Runtime) -> grpc.aio.Server:
     )
     device_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(Devices(rt)), server)
     spool_pb2_grpc.add_SpoolServiceServicer_to_server(SpoolServicer(Spool(rt)), server)
-    # Their issues fill these in; until then the generated bases answer UNIMPLEMENTED.
     accounting_pb2_grpc.add_AccountingServiceServicer_to_server(
-        accounting_pb2_grpc.AccountingServiceServicer(), server
+        AccountingServicer(Accounting(rt)), server
     )
-    scan_pb2_grpc.add_ScanServiceServicer_to_server(scan_pb2_grpc.ScanServiceServicer(), server)
+    scan_pb2_grpc.add_ScanServiceServicer_to_server(ScanServicer(Scans(rt)), server)
     node_link_pb2_grpc.add_NodeLinkServiceServicer_to_server(NodeLinkServicer(rt, auth), server)
     return server
 
@@ -157,7 +171,8 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
     rt = await build_runtime(config)
     tls = tls_files(config)
     _, cert, key = tls.read()
-    server = grpc_server(rt)
+    limiter = attempt_limiter(config)
+    server = grpc_server(rt, limiter)
     port = server.add_secure_port(config.listen, grpc.ssl_server_credentials([(key, cert)]))
     if port == 0:
         raise SystemExit(f"cannot listen on {config.listen}")
@@ -178,6 +193,7 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
             except Exception:
                 log.exception("a background task of the cloud failed")
         await server.stop(grace=5)
+        await limiter.close()
         await rt.blobs.close()
         await rt.bus.close()
         await rt.db.close()

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.icons import printer_icon
 from gateway.ipp_attributes import ICON_SIZES
@@ -210,3 +211,15 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         ],
         exception_handlers={404: not_found, 405: not_allowed},
     )
+
+
+def with_mfp_api(app: ASGIApp, mfp: ASGIApp) -> ASGIApp:
+    """One ASGI app: /mfp/... goes to the MFP API, everything else to the IPP gateway."""
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/mfp/"):
+            await mfp(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return dispatch

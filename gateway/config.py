@@ -44,6 +44,14 @@ class GatewayConfig:
     auth_cache_seconds: float = 60.0
     # An idle HTTP connection is closed after this long.
     idle_timeout: float = 30.0
+    # Key that signs MFP user sessions (several gateways of one deployment share it).
+    mfp_key_file: Path | None = None
+    # How long a user stays logged in at an MFP.
+    mfp_session_seconds: float = 900.0
+
+    @property
+    def mfp_key_path(self) -> Path:
+        return self.mfp_key_file or self.home / "gateway-mfp.key"
 
     @property
     def tls_dir(self) -> Path:
@@ -84,5 +92,9 @@ class GatewayConfig:
             ),
             idle_timeout=_seconds(
                 "PF_GATEWAY_IDLE_TIMEOUT", env.get("PF_GATEWAY_IDLE_TIMEOUT", "30s")
+            ),
+            mfp_key_file=Path(env["PF_GATEWAY_MFP_KEY"]) if env.get("PF_GATEWAY_MFP_KEY") else None,
+            mfp_session_seconds=_seconds(
+                "PF_GATEWAY_MFP_SESSION", env.get("PF_GATEWAY_MFP_SESSION", "15m")
             ),
         )

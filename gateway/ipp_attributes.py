@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from printfabric.formats import FORMAT_MIME
 from printfabric.ipp import (
     Attribute,
     Collection,
@@ -18,27 +19,7 @@ from printfabric.ipp import (
     ResolutionUnit,
     Tag,
 )
-from printfabric.v1 import common_pb2, device_pb2, spool_pb2
-
-# IPP document-format <-> the spool's DocumentFormat.
-FORMATS: dict[str, int] = {
-    "application/pdf": common_pb2.DOCUMENT_FORMAT_PDF,
-    "application/postscript": common_pb2.DOCUMENT_FORMAT_POSTSCRIPT,
-    "application/vnd.hp-pcl": common_pb2.DOCUMENT_FORMAT_PCL,
-    "application/oxps": common_pb2.DOCUMENT_FORMAT_XPS,
-    "application/vnd.ms-xpsdocument": common_pb2.DOCUMENT_FORMAT_XPS,
-    "image/pwg-raster": common_pb2.DOCUMENT_FORMAT_PWG_RASTER,
-    "image/urf": common_pb2.DOCUMENT_FORMAT_URF,
-    "application/octet-stream": common_pb2.DOCUMENT_FORMAT_OCTET_STREAM,
-}
-FORMAT_MIME: dict[int, str] = {
-    common_pb2.DOCUMENT_FORMAT_PDF: "application/pdf",
-    common_pb2.DOCUMENT_FORMAT_POSTSCRIPT: "application/postscript",
-    common_pb2.DOCUMENT_FORMAT_PCL: "application/vnd.hp-PCL",
-    common_pb2.DOCUMENT_FORMAT_XPS: "application/oxps",
-    common_pb2.DOCUMENT_FORMAT_PWG_RASTER: "image/pwg-raster",
-    common_pb2.DOCUMENT_FORMAT_URF: "image/urf",
-}
+from printfabric.v1 import device_pb2, spool_pb2
 
 OPERATIONS = (
     Operation.PRINT_JOB,

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
+from printfabric.formats import FORMATS
 from printfabric.ipp import (
     Attribute,
     AttributeGroup,
@@ -321,7 +322,7 @@ class IppPrinter:
 
     def _format(self, req: Request, queue: QueueInfo) -> int:
         mime = str(req.value("document-format", "application/octet-stream")).lower()
-        fmt = attrs.FORMATS.get(mime)
+        fmt = FORMATS.get(mime)
         supported = {m.lower() for m in attrs.queue_formats(queue.printer)}
         if fmt is None or mime not in supported:
             raise IppFailure(

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from printfabric.mfp import UserTokenSigner, build_mfp_app
+from printfabric.mfp.cloud import CloudMfpBackend
+from printfabric.mfp.tokens import load_or_create_key
 from printfabric.tls import TlsFiles, ensure_dev_pki
 
-from gateway.app import GatewaySettings, build_app
+from gateway.app import GatewaySettings, build_app, with_mfp_api
 from gateway.config import ConfigError, GatewayConfig
 from gateway.upstream import Upstream
 
@@ -73,7 +76,11 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
         ) from exc
     tls = tls_files(config)
     upstream = Upstream(config.cloud_target, ca_pem, config.auth_cache_seconds)
-    app = build_app(upstream, GatewaySettings(default_company=config.default_company))
+    signer = UserTokenSigner(load_or_create_key(config.mfp_key_path), config.mfp_session_seconds)
+    app = with_mfp_api(
+        build_app(upstream, GatewaySettings(default_company=config.default_company)),
+        build_mfp_app(CloudMfpBackend(upstream.channel, signer)),
+    )
     sock = _listen_socket(config)
     uv_config = uvicorn.Config(
         app,

@@ -28,7 +28,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         credential = Credential(
             login=c.password.login, password=c.password.password, pin=c.pin, card=c.card
         )
-        tokens, user, cards = await self.auth.authenticate_user(request.company_code, credential)
+        tokens, user, cards = await self.auth.authenticate_user(
+            request.company_code,
+            credential,
+            device_id=request.device_id,
+            register_card=request.register_card,
+        )
         return auth_pb2.AuthenticateUserResponse(
             tokens=convert.tokens(tokens), user=convert.user(user, cards)
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from cloud.api.status import GRPC_STATUS, REASON_KEY
+from cloud.api.status import GRPC_STATUS, REASON_KEY, RETRY_AFTER_KEY
 from cloud.db.engine import run_to_completion
 from cloud.domain.auth import Auth
 from cloud.domain.principal import Principal
@@ -42,7 +42,10 @@ def caller() -> Principal:
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: CloudError) -> None:
-    context.set_trailing_metadata(((REASON_KEY, error.reason),))
+    trailers = [(REASON_KEY, error.reason)]
+    if error.retry_after is not None:
+        trailers.append((RETRY_AFTER_KEY, str(error.retry_after)))
+    context.set_trailing_metadata(tuple(trailers))
     await context.abort(GRPC_STATUS[error.code], error.message)
 
 

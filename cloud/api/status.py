@@ -21,3 +21,5 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
 
 # Trailing metadata key carrying the UPPER_SNAKE reason of an error (AIP-193 ErrorInfo.reason).
 REASON_KEY = "pf-error-reason"
+# Trailing metadata key with the whole seconds to wait before retrying (rate limits, locks).
+RETRY_AFTER_KEY = "pf-retry-after"

@@ -250,6 +250,51 @@ class AccountingEntry(Base):
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class Scan(Base):
+    """A scanned document received from a device (or a user), kept in the blob store."""
+
+    __tablename__ = "scans"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "owner_user_id", "request_id", name="uq_scans_request"),
+        Index("ix_scans_tenant_owner_time", "tenant_id", "owner_user_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    owner_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # The MFP that sent it; null when a user uploaded it themselves.
+    device_id: Mapped[str | None] = mapped_column(String(32))
+    destination_id: Mapped[str] = mapped_column(String(64), default="")
+    file_name: Mapped[str] = mapped_column(String(512), default="")
+    mime_type: Mapped[str] = mapped_column(String(128), default="")
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    # JSON object of the description file's free metadata.
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[int] = mapped_column(Integer)
+    state_message: Mapped[str] = mapped_column(String(512), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ScanDestination(Base):
+    """A tenant-wide place scans may go (besides each user's "Email to me")."""
+
+    __tablename__ = "scan_destinations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[int] = mapped_column(Integer)
+    # Email address or storage folder.
+    target: Mapped[str] = mapped_column(String(1024))
+    format: Mapped[str] = mapped_column(String(128), default="application/pdf")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class SyncRun(Base):
     """A directory sync run already applied, so a retried run is answered, not re-applied."""
 

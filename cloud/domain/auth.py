@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Card, Device, Node, Session, Tenant, User
 from cloud.domain import credentials
-from cloud.domain.directory import decode_rights
+from cloud.domain.directory import Directory, decode_rights
 from cloud.domain.enums import DeviceKind, PrincipalKind
 from cloud.domain.principal import Principal
+from cloud.domain.ratelimit import AttemptLimiter, Counter
 from cloud.domain.runtime import Runtime, audit, new_id
 from cloud.domain.tenants import tenant_by_code
-from cloud.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from cloud.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 
 # One message for every way a credential can be wrong, so answers reveal nothing.
 _BAD_CREDENTIALS = "wrong company code, login, password, PIN or card"
@@ -43,19 +44,51 @@ class Credential:
 
 
 class Auth:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, limiter: AttemptLimiter | None = None) -> None:
         self.rt = rt
+        self.limiter = limiter or AttemptLimiter.in_process()
 
     async def authenticate_user(
-        self, company_code: str, credential: Credential
+        self,
+        company_code: str,
+        credential: Credential,
+        device_id: str = "",
+        register_card: str = "",
     ) -> tuple[Tokens, User, int]:
+        """Opens a session for the user a credential names.
+
+        Failed attempts count per login (passwords) and per device (device_id, when it names a
+        device of the tenant; PIN and card attempts without one count together per tenant).
+        While a count is locked every attempt it covers is refused, the right one included.
+        register_card binds that card to the user of a password credential before the session
+        opens (card self-registration at a device).
+        """
+        _check_shape(credential)
+        if register_card:
+            if credential.pin or credential.card:
+                raise InvalidArgument(
+                    "register_card goes with a login and password only",
+                    reason="REGISTER_CARD_NEEDS_PASSWORD",
+                )
+            credentials.normalize_card(register_card)
         async with self.rt.db.reader() as session:
             tenant = await tenant_by_code(session, company_code)
             if tenant is None:
                 raise Unauthenticated(_BAD_CREDENTIALS, reason="BAD_CREDENTIALS")
+            counters = await self._counters(session, tenant.id, credential, device_id)
+            await self.limiter.check(counters, self.rt.clock())
             user = await self._find_user(session, tenant, credential)
         if user is None:
+            await self.limiter.failed(counters, self.rt.clock())
+            if credential.card and _well_formed_card(credential.card):
+                raise NotFound(
+                    "this card is not registered; log in with your login and password to "
+                    "register it",
+                    reason="UNKNOWN_CARD",
+                )
             raise Unauthenticated(_BAD_CREDENTIALS, reason="BAD_CREDENTIALS")
+        if credential.login:
+            await self.limiter.succeeded(self.limiter.login(tenant.id, user.login_key))
         if user.disabled:
             raise PermissionDenied(
                 f"the account {user.login} is disabled; ask your administrator",
@@ -69,6 +102,8 @@ class Auth:
             rights=decode_rights(user.rights),
             login=user.login,
         )
+        if register_card:
+            await self._register_card(principal, user, register_card, device_id)
         tokens = await self._open_session(principal)
         async with self.rt.db.reader() as session:
             cards = len(
@@ -76,16 +111,47 @@ class Auth:
             )
         return tokens, user, cards
 
+    async def _counters(
+        self, session: AsyncSession, tenant_id: str, credential: Credential, device_id: str
+    ) -> list[Counter]:
+        known = bool(device_id) and len(device_id) <= 32
+        if known:
+            known = (
+                await session.execute(
+                    select(Device.id).where(Device.tenant_id == tenant_id, Device.id == device_id)
+                )
+            ).first() is not None
+        counters = []
+        if credential.login or credential.password:
+            # No login is longer than 256 characters: a longer one counts, but cannot bloat
+            # the counter store.
+            login_key = credential.login.strip().casefold()[:257]
+            counters.append(self.limiter.login(tenant_id, login_key))
+            if known:
+                counters.append(self.limiter.device(tenant_id, device_id))
+        else:
+            # A PIN or a card names no user: the device is what an attacker must go through.
+            counters.append(self.limiter.device(tenant_id, device_id if known else ""))
+        return counters
+
+    async def _register_card(
+        self, principal: Principal, user: User, card: str, device_id: str
+    ) -> None:
+        detail = f"self-registration at device {device_id}" if device_id else "self-registration"
+        try:
+            await Directory(self.rt).bind_card(
+                principal, user.tenant_id, user.id, card, "user.register_card", detail
+            )
+        except AlreadyExists as exc:
+            raise AlreadyExists(
+                "this card is registered to another user; ask your administrator",
+                reason="CARD_IN_USE",
+            ) from exc
+
     async def _find_user(
         self, session: AsyncSession, tenant: Tenant, credential: Credential
     ) -> User | None:
-        given = [
-            bool(credential.login or credential.password),
-            bool(credential.pin),
-            bool(credential.card),
-        ]
-        if sum(given) != 1:
-            raise InvalidArgument("give exactly one of login+password, PIN or card")
+        _check_shape(credential)
         scoped = select(User).where(User.tenant_id == tenant.id)
         if credential.pin:
             digest = credentials.keyed_hash(tenant.credential_key, "pin", credential.pin.strip())
@@ -279,3 +345,21 @@ class Auth:
             row = await session.get(Session, principal.session_id)
         if row is None or row.revoked or (row.tenant_id or "") != principal.tenant_id:
             raise Unauthenticated("the session was revoked; log in again", reason="SESSION_REVOKED")
+
+
+def _check_shape(credential: Credential) -> None:
+    given = [
+        bool(credential.login or credential.password),
+        bool(credential.pin),
+        bool(credential.card),
+    ]
+    if sum(given) != 1:
+        raise InvalidArgument("give exactly one of login+password, PIN or card")
+
+
+def _well_formed_card(card: str) -> bool:
+    try:
+        credentials.normalize_card(card)
+    except InvalidArgument:
+        return False
+    return True

@@ -1,9 +1,11 @@
 """The cloud's own delivery: released jobs of printers that no node serves.
 
 A node delivers for the printers of its site. A printer without a node is delivered to by the
-cloud itself; today that is a folder printer (file:///folder, the embedded demo's `direct`
-queue), confined to one root folder so that no tenant writes elsewhere on the cloud's disk.
-Jobs are claimed with a conditional update, so several cloud replicas never print one twice.
+cloud itself, by printfabric.delivery: LPR (lpd://), raw 9100 (socket://), IPP/IPPS, or a
+folder (file:///folder, the embedded demo's `direct` queue) confined to one root folder so that
+no tenant writes elsewhere on the cloud's disk. Jobs are claimed with a conditional update, so
+several cloud replicas never print one twice; a few deliveries run at once, so one slow printer
+does not hold up the others.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from printfabric.folder import FolderError, FolderJob, folder_target
-from sqlalchemy import select, update
+from printfabric.delivery import DeliveryError, DeliveryJob, deliver, public_uri
+from printfabric.folder import FolderError, folder_target
+from printfabric.formats import mime_type
+from sqlalchemy import or_, select, update
 
 from cloud.bus import delivery_topic
-from cloud.db.models import Job, Printer, Tenant
+from cloud.db.models import Job, Printer, Tenant, User
 from cloud.domain.enums import JobState
 from cloud.domain.jobs import finish
 from cloud.domain.runtime import Runtime, audit
@@ -25,12 +30,17 @@ from cloud.domain.runtime import Runtime, audit
 log = logging.getLogger(__name__)
 
 _BATCH = 1 << 20
+_SCHEMES = ("file:", "lpd:", "socket:", "ipp:", "ipps:")
+# Deliveries at once (each may wait minutes for a busy printer).
+_PARALLEL = 8
 
 
 class CloudDelivery:
-    def __init__(self, rt: Runtime, file_root: Path) -> None:
+    def __init__(self, rt: Runtime, file_root: Path, timeout: float = 120.0) -> None:
         self.rt = rt
         self.file_root = file_root.resolve()
+        self.timeout = timeout
+        self._slots = asyncio.Semaphore(_PARALLEL)
 
     async def run(self, poll_seconds: float = 30.0, recover: bool = True) -> None:
         """Delivers on every release event, and every poll_seconds in case one was missed.
@@ -62,28 +72,24 @@ class CloudDelivery:
                     await session.execute(
                         select(Job.id)
                         .join(Printer, Printer.id == Job.release_printer_id)
-                        .where(
-                            Job.state == int(JobState.RELEASED),
-                            Printer.node_id.is_(None),
-                            Printer.device_uri.like("file:%"),
-                        )
+                        .where(Job.state == int(JobState.RELEASED), _cloud_delivered())
                         .order_by(Job.updated_at)
                         .limit(200)
                     )
                 ).scalars()
             )
-        done = 0
-        for job_id in job_ids:
-            if await self._claim(job_id):
-                await self._deliver(job_id)
-                done += 1
-        return done
+        claimed = [job_id for job_id in job_ids if await self._claim(job_id)]
+        results = await asyncio.gather(
+            *(self._deliver_slot(job_id) for job_id in claimed), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("cloud delivery failed", exc_info=result)
+        return sum(1 for r in results if not isinstance(r, BaseException))
 
     async def _recover(self) -> None:
         async with self.rt.db.session() as session, session.begin():
-            stuck = select(Printer.id).where(
-                Printer.node_id.is_(None), Printer.device_uri.like("file:%")
-            )
+            stuck = select(Printer.id).where(_cloud_delivered())
             await session.execute(
                 update(Job)
                 .where(Job.state == int(JobState.PRINTING), Job.release_printer_id.in_(stuck))
@@ -103,44 +109,70 @@ class CloudDelivery:
             )
             return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
+    async def _deliver_slot(self, job_id: str) -> None:
+        async with self._slots:
+            await self._deliver(job_id)
+
     async def _deliver(self, job_id: str) -> None:
         async with self.rt.db.reader() as session:
             row = (
                 await session.execute(
-                    select(Job, Printer)
+                    select(Job, Printer, User.login)
                     .join(Printer, Printer.id == Job.release_printer_id)
+                    .join(User, User.id == Job.owner_user_id)
                     .where(Job.id == job_id)
                 )
             ).one()
-        job, printer = row
+        job, printer, owner_login = row
+        where = public_uri(printer.device_uri)
         try:
-            target = await self._write(job, printer)
-        except FolderError as exc:
-            log.warning("job %s to %s failed: %s", job.number, printer.name, exc.message)
+            self._check_folder(printer.device_uri)
+            if not job.blob_key:
+                raise DeliveryError("the job's document is gone", "JOB_DATA_GONE")
+            staged = await self._stage(job)
+            try:
+                result = await deliver(
+                    printer.device_uri,
+                    staged,
+                    DeliveryJob(
+                        job.number, job.title, owner_login, mime_type(job.format), job.size_bytes
+                    ),
+                    timeout=self.timeout,
+                )
+            finally:
+                await asyncio.to_thread(staged.unlink, missing_ok=True)
+        except DeliveryError as exc:
+            log.warning("job %s to %s failed: %s", job.number, where, exc.message)
             await self._finish(job_id, JobState.FAILED, exc.message)
             return
         except Exception:
             # Blob store trouble and the like: leave it released for the next round.
             await self._unclaim(job_id)
             raise
-        log.info("job %s printed to %s as %s", job.number, printer.name, target.name)
-        await self._finish(job_id, JobState.COMPLETED, f"Printed on {printer.name}")
+        log.info("job %s: %s", job.number, result.message)
+        await self._finish(job_id, JobState.COMPLETED, result.message)
 
-    async def _write(self, job: Job, printer: Printer) -> Path:
-        folder = folder_target(printer.device_uri)
-        assert folder is not None
-        folder = folder.resolve()
-        if not folder.is_relative_to(self.file_root):
-            raise FolderError(
+    def _check_folder(self, device_uri: str) -> None:
+        try:
+            folder = folder_target(device_uri)
+        except FolderError as exc:
+            raise DeliveryError(exc.message, exc.reason) from exc
+        if folder is not None and not folder.resolve().is_relative_to(self.file_root):
+            raise DeliveryError(
                 f"the cloud writes folder printers only under {self.file_root}, not to {folder}",
-                reason="FOLDER_NOT_ALLOWED",
+                "FOLDER_NOT_ALLOWED",
             )
-        if not job.blob_key:
-            raise FolderError("the job's document is gone", reason="JOB_DATA_GONE")
-        out = await asyncio.to_thread(FolderJob, folder, job.number, job.title)
+
+    async def _stage(self, job: Job) -> Path:
+        """The job's document in a staging file (the printer protocols send from a file)."""
+        staging = self.rt.blobs.staging_dir
+        await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+        path = staging / f"{job.id}.deliver"
+        out = await asyncio.to_thread(path.open, "wb")
         try:
             pending: list[bytes] = []
             size = 0
+            assert job.blob_key is not None
             async for chunk in self.rt.blobs.read(job.blob_key):
                 pending.append(chunk)
                 size += len(chunk)
@@ -150,9 +182,11 @@ class CloudDelivery:
             if pending:
                 await asyncio.to_thread(out.writelines, pending)
         except BaseException:
-            await asyncio.to_thread(out.discard)
+            await asyncio.to_thread(out.close)
+            await asyncio.to_thread(path.unlink, missing_ok=True)
             raise
-        return await asyncio.to_thread(out.finish)
+        await asyncio.to_thread(out.close)
+        return path
 
     async def _finish(self, job_id: str, state: JobState, message: str) -> None:
         now = self.rt.clock()
@@ -177,3 +211,10 @@ class CloudDelivery:
                 .where(Job.id == job_id, Job.state == int(JobState.PRINTING))
                 .values(state=int(JobState.RELEASED), state_message="Sent to the printer")
             )
+
+
+def _cloud_delivered() -> Any:
+    """Printers the cloud delivers to: no node, and a device URI it can send to."""
+    return Printer.node_id.is_(None) & or_(
+        *(Printer.device_uri.like(f"{scheme}%") for scheme in _SCHEMES)
+    )

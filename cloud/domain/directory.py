@@ -259,7 +259,19 @@ class Directory:
 
     async def add_card(self, principal: Principal, user_id: str, card: str) -> None:
         principal.require_admin("binding cards")
-        tenant_id = principal.require_tenant()
+        await self.bind_card(principal, principal.require_tenant(), user_id, card)
+
+    async def bind_card(
+        self,
+        principal: Principal,
+        tenant_id: str,
+        user_id: str,
+        card: str,
+        action: str = "user.add_card",
+        detail: str = "",
+    ) -> None:
+        """Binds a card to a user and bumps the revision (node replicas follow); the caller has
+        checked that principal may. A card bound to another user is ALREADY_EXISTS CARD_TAKEN."""
         now = self.rt.clock()
         try:
             async with self._changing(tenant_id) as session:
@@ -268,7 +280,7 @@ class Directory:
                 await self._add_card(session, tenant, user, card, now)
                 user.revision = await bump_revision(session, tenant_id)
                 user.updated_at = now
-                audit(session, now, principal, "user.add_card", user.login)
+                audit(session, now, principal, action, user.login, detail, tenant_id=tenant_id)
         except IntegrityError as exc:
             raise AlreadyExists(
                 "that card is bound to a user already", reason="CARD_TAKEN"

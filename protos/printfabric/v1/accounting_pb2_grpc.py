@@ -57,20 +57,23 @@ class AccountingServiceServicer:
     """
 
     def RecordUsage(self, request, context):
-        """Records one usage entry; idempotent by request_id (the device-supplied id).
+        """Records one usage entry; idempotent by request_id (the device-supplied id). By an MFP device
+        (device_id is always the caller's), a node or an admin; user_login must name a user of the
+        tenant.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListUsage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Newest first. Admins see the tenant's entries, a user only their own.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SummarizeUsage(self, request, context):
-        """Totals per user for a period.
+        """Totals per user for a period (admins).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -26,37 +26,37 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from printfabric.v1 import directory_pb2 as printfabric_dot_v1_dot_directory__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19printfabric/v1/auth.proto\x12\x0eprintfabric.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprintfabric/v1/directory.proto\"u\n\x0eUserCredential\x12\x36\n\x08password\x18\x01 \x01(\x0b\x32\".printfabric.v1.PasswordCredentialH\x00\x12\r\n\x03pin\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x63\x61rd\x18\x03 \x01(\tH\x00\x42\x0c\n\ncredential\"5\n\x12PasswordCredential\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xb5\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x17\x41uthenticateUserRequest\x12\x14\n\x0c\x63ompany_code\x18\x01 \x01(\t\x12\x32\n\ncredential\x18\x02 \x01(\x0b\x32\x1e.printfabric.v1.UserCredential\x12\x11\n\tdevice_id\x18\x03 \x01(\t\"i\n\x18\x41uthenticateUserResponse\x12)\n\x06tokens\x18\x01 \x01(\x0b\x32\x19.printfabric.v1.TokenPair\x12\"\n\x04user\x18\x02 \x01(\x0b\x32\x14.printfabric.v1.User\"\x88\x01\n\x19\x41uthenticateDeviceRequest\x12\x14\n\x0c\x63ompany_code\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12(\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.printfabric.v1.DeviceKind\"\x97\x01\n\x1a\x41uthenticateDeviceResponse\x12)\n\x06tokens\x18\x01 \x01(\x0b\x32\x19.printfabric.v1.TokenPair\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.printfabric.v1.DeviceKind\x12\x11\n\ttenant_id\x18\x04 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"A\n\x14RefreshTokenResponse\x12)\n\x06tokens\x18\x01 \x01(\x0b\x32\x19.printfabric.v1.TokenPair\"+\n\x12RevokeTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse*p\n\nDeviceKind\x12\x1b\n\x17\x44\x45VICE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_KIND_MFP\x10\x01\x12\x14\n\x10\x44\x45VICE_KIND_NODE\x10\x02\x12\x1a\n\x16\x44\x45VICE_KIND_SYNC_AGENT\x10\x03\x32\x94\x03\n\x0b\x41uthService\x12\x65\n\x10\x41uthenticateUser\x12\'.printfabric.v1.AuthenticateUserRequest\x1a(.printfabric.v1.AuthenticateUserResponse\x12k\n\x12\x41uthenticateDevice\x12).printfabric.v1.AuthenticateDeviceRequest\x1a*.printfabric.v1.AuthenticateDeviceResponse\x12Y\n\x0cRefreshToken\x12#.printfabric.v1.RefreshTokenRequest\x1a$.printfabric.v1.RefreshTokenResponse\x12V\n\x0bRevokeToken\x12\".printfabric.v1.RevokeTokenRequest\x1a#.printfabric.v1.RevokeTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19printfabric/v1/auth.proto\x12\x0eprintfabric.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprintfabric/v1/directory.proto\"u\n\x0eUserCredential\x12\x36\n\x08password\x18\x01 \x01(\x0b\x32\".printfabric.v1.PasswordCredentialH\x00\x12\r\n\x03pin\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x63\x61rd\x18\x03 \x01(\tH\x00\x42\x0c\n\ncredential\"5\n\x12PasswordCredential\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xb5\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x17\x41uthenticateUserRequest\x12\x14\n\x0c\x63ompany_code\x18\x01 \x01(\t\x12\x32\n\ncredential\x18\x02 \x01(\x0b\x32\x1e.printfabric.v1.UserCredential\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\x15\n\rregister_card\x18\x04 \x01(\t\"i\n\x18\x41uthenticateUserResponse\x12)\n\x06tokens\x18\x01 \x01(\x0b\x32\x19.printfabric.v1.TokenPair\x12\"\n\x04user\x18\x02 \x01(\x0b\x32\x14.printfabric.v1.User\"\x88\x01\n\x19\x41uthenticateDeviceRequest\x12\x14\n\x0c\x63ompany_code\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12(\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.printfabric.v1.DeviceKind\"\x97\x01\n\x1a\x41uthenticateDeviceResponse\x12)\n\x06tokens\x18\x01 \x01(\x0b\x32\x19.printfabric.v1.TokenPair\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.printfabric.v1.DeviceKind\x12\x11\n\ttenant_id\x18\x04 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"A\n\x14RefreshTokenResponse\x12)\n\x06tokens\x18\x01 \x01(\x0b\x32\x19.printfabric.v1.TokenPair\"+\n\x12RevokeTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse*p\n\nDeviceKind\x12\x1b\n\x17\x44\x45VICE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_KIND_MFP\x10\x01\x12\x14\n\x10\x44\x45VICE_KIND_NODE\x10\x02\x12\x1a\n\x16\x44\x45VICE_KIND_SYNC_AGENT\x10\x03\x32\x94\x03\n\x0b\x41uthService\x12\x65\n\x10\x41uthenticateUser\x12\'.printfabric.v1.AuthenticateUserRequest\x1a(.printfabric.v1.AuthenticateUserResponse\x12k\n\x12\x41uthenticateDevice\x12).printfabric.v1.AuthenticateDeviceRequest\x1a*.printfabric.v1.AuthenticateDeviceResponse\x12Y\n\x0cRefreshToken\x12#.printfabric.v1.RefreshTokenRequest\x1a$.printfabric.v1.RefreshTokenResponse\x12V\n\x0bRevokeToken\x12\".printfabric.v1.RevokeTokenRequest\x1a#.printfabric.v1.RevokeTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'printfabric.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEVICEKIND']._serialized_start=1169
-  _globals['_DEVICEKIND']._serialized_end=1281
+  _globals['_DEVICEKIND']._serialized_start=1193
+  _globals['_DEVICEKIND']._serialized_end=1305
   _globals['_USERCREDENTIAL']._serialized_start=110
   _globals['_USERCREDENTIAL']._serialized_end=227
   _globals['_PASSWORDCREDENTIAL']._serialized_start=229
   _globals['_PASSWORDCREDENTIAL']._serialized_end=282
   _globals['_TOKENPAIR']._serialized_start=285
   _globals['_TOKENPAIR']._serialized_end=466
-  _globals['_AUTHENTICATEUSERREQUEST']._serialized_start=468
-  _globals['_AUTHENTICATEUSERREQUEST']._serialized_end=586
-  _globals['_AUTHENTICATEUSERRESPONSE']._serialized_start=588
-  _globals['_AUTHENTICATEUSERRESPONSE']._serialized_end=693
-  _globals['_AUTHENTICATEDEVICEREQUEST']._serialized_start=696
-  _globals['_AUTHENTICATEDEVICEREQUEST']._serialized_end=832
-  _globals['_AUTHENTICATEDEVICERESPONSE']._serialized_start=835
-  _globals['_AUTHENTICATEDEVICERESPONSE']._serialized_end=986
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=988
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=1032
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=1034
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=1099
-  _globals['_REVOKETOKENREQUEST']._serialized_start=1101
-  _globals['_REVOKETOKENREQUEST']._serialized_end=1144
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=1146
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=1167
-  _globals['_AUTHSERVICE']._serialized_start=1284
-  _globals['_AUTHSERVICE']._serialized_end=1688
+  _globals['_AUTHENTICATEUSERREQUEST']._serialized_start=469
+  _globals['_AUTHENTICATEUSERREQUEST']._serialized_end=610
+  _globals['_AUTHENTICATEUSERRESPONSE']._serialized_start=612
+  _globals['_AUTHENTICATEUSERRESPONSE']._serialized_end=717
+  _globals['_AUTHENTICATEDEVICEREQUEST']._serialized_start=720
+  _globals['_AUTHENTICATEDEVICEREQUEST']._serialized_end=856
+  _globals['_AUTHENTICATEDEVICERESPONSE']._serialized_start=859
+  _globals['_AUTHENTICATEDEVICERESPONSE']._serialized_end=1010
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=1012
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=1056
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=1058
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=1123
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1125
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1168
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1170
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1191
+  _globals['_AUTHSERVICE']._serialized_start=1308
+  _globals['_AUTHSERVICE']._serialized_end=1712
 # @@protoc_insertion_point(module_scope)

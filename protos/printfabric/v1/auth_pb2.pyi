@@ -52,14 +52,16 @@ class TokenPair(_message.Message):
     def __init__(self, access_token: _Optional[str] = ..., access_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_token: _Optional[str] = ..., refresh_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AuthenticateUserRequest(_message.Message):
-    __slots__ = ("company_code", "credential", "device_id")
+    __slots__ = ("company_code", "credential", "device_id", "register_card")
     COMPANY_CODE_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_CARD_FIELD_NUMBER: _ClassVar[int]
     company_code: str
     credential: UserCredential
     device_id: str
-    def __init__(self, company_code: _Optional[str] = ..., credential: _Optional[_Union[UserCredential, _Mapping]] = ..., device_id: _Optional[str] = ...) -> None: ...
+    register_card: str
+    def __init__(self, company_code: _Optional[str] = ..., credential: _Optional[_Union[UserCredential, _Mapping]] = ..., device_id: _Optional[str] = ..., register_card: _Optional[str] = ...) -> None: ...
 
 class AuthenticateUserResponse(_message.Message):
     __slots__ = ("tokens", "user")

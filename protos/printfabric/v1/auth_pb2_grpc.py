@@ -66,7 +66,10 @@ class AuthServiceServicer:
     """
 
     def AuthenticateUser(self, request, context):
-        """Authenticates a user of a tenant by login + password, PIN or card.
+        """Authenticates a user of a tenant by login + password, PIN or card. Failed attempts are
+        rate-limited per login and per device: a locked attempt (even with the right secret)
+        answers RESOURCE_EXHAUSTED with reason TOO_MANY_ATTEMPTS and the seconds to wait in the
+        `pf-retry-after` trailing metadata.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

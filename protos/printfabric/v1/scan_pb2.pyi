@@ -47,7 +47,7 @@ class ScanDestination(_message.Message):
     def __init__(self, destination_id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[ScanDestinationKind, str]] = ..., target: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class ScanHeader(_message.Message):
-    __slots__ = ("destination_id", "user_login", "file_name", "mime_type", "page_count", "metadata", "request_id")
+    __slots__ = ("destination_id", "user_login", "file_name", "mime_type", "page_count", "metadata", "request_id", "size")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class ScanHeader(_message.Message):
     PAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
     destination_id: str
     user_login: str
     file_name: str
@@ -69,7 +70,8 @@ class ScanHeader(_message.Message):
     page_count: int
     metadata: _containers.ScalarMap[str, str]
     request_id: str
-    def __init__(self, destination_id: _Optional[str] = ..., user_login: _Optional[str] = ..., file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., page_count: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    size: int
+    def __init__(self, destination_id: _Optional[str] = ..., user_login: _Optional[str] = ..., file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., page_count: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class Scan(_message.Message):
     __slots__ = ("scan_id", "header", "state", "state_message", "size_bytes", "sha256", "device_id", "create_time")
@@ -144,3 +146,25 @@ class ListScanDestinationsResponse(_message.Message):
     DESTINATIONS_FIELD_NUMBER: _ClassVar[int]
     destinations: _containers.RepeatedCompositeFieldContainer[ScanDestination]
     def __init__(self, destinations: _Optional[_Iterable[_Union[ScanDestination, _Mapping]]] = ...) -> None: ...
+
+class CreateScanDestinationRequest(_message.Message):
+    __slots__ = ("destination",)
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    destination: ScanDestination
+    def __init__(self, destination: _Optional[_Union[ScanDestination, _Mapping]] = ...) -> None: ...
+
+class CreateScanDestinationResponse(_message.Message):
+    __slots__ = ("destination",)
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    destination: ScanDestination
+    def __init__(self, destination: _Optional[_Union[ScanDestination, _Mapping]] = ...) -> None: ...
+
+class DeleteScanDestinationRequest(_message.Message):
+    __slots__ = ("destination_id",)
+    DESTINATION_ID_FIELD_NUMBER: _ClassVar[int]
+    destination_id: str
+    def __init__(self, destination_id: _Optional[str] = ...) -> None: ...
+
+class DeleteScanDestinationResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

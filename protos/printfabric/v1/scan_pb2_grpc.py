@@ -55,6 +55,16 @@ class ScanServiceStub:
                 request_serializer=printfabric_dot_v1_dot_scan__pb2.ListScanDestinationsRequest.SerializeToString,
                 response_deserializer=printfabric_dot_v1_dot_scan__pb2.ListScanDestinationsResponse.FromString,
                 _registered_method=True)
+        self.CreateScanDestination = channel.unary_unary(
+                '/printfabric.v1.ScanService/CreateScanDestination',
+                request_serializer=printfabric_dot_v1_dot_scan__pb2.CreateScanDestinationRequest.SerializeToString,
+                response_deserializer=printfabric_dot_v1_dot_scan__pb2.CreateScanDestinationResponse.FromString,
+                _registered_method=True)
+        self.DeleteScanDestination = channel.unary_unary(
+                '/printfabric.v1.ScanService/DeleteScanDestination',
+                request_serializer=printfabric_dot_v1_dot_scan__pb2.DeleteScanDestinationRequest.SerializeToString,
+                response_deserializer=printfabric_dot_v1_dot_scan__pb2.DeleteScanDestinationResponse.FromString,
+                _registered_method=True)
 
 
 class ScanServiceServicer:
@@ -62,26 +72,46 @@ class ScanServiceServicer:
     """
 
     def UploadScan(self, request_iterator, context):
-        """A header (the description file's content), then the document in chunks.
+        """A header (the description file's content), then the document in chunks. The header
+        declares the document's size; a stream that brings fewer or more bytes (a cut upload, a
+        description that lies) stores nothing and answers INVALID_ARGUMENT. By an MFP device for
+        the user named in the header, or by a user for themselves.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetScan(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A user sees their own scans; admins and devices the tenant's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListScans(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Newest first. A user sees their own scans; admins and devices the tenant's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListScanDestinations(self, request, context):
-        """The scan destinations/profiles a user may pick at a device.
+        """The scan destinations/profiles a user may pick at a device: "Email to me" when the user
+        has an email address, then the tenant's own destinations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateScanDestination(self, request, context):
+        """Adds a tenant-wide destination (admins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteScanDestination(self, request, context):
+        """Removes a tenant-wide destination (admins).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,6 +139,16 @@ def add_ScanServiceServicer_to_server(servicer, server):
                     servicer.ListScanDestinations,
                     request_deserializer=printfabric_dot_v1_dot_scan__pb2.ListScanDestinationsRequest.FromString,
                     response_serializer=printfabric_dot_v1_dot_scan__pb2.ListScanDestinationsResponse.SerializeToString,
+            ),
+            'CreateScanDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateScanDestination,
+                    request_deserializer=printfabric_dot_v1_dot_scan__pb2.CreateScanDestinationRequest.FromString,
+                    response_serializer=printfabric_dot_v1_dot_scan__pb2.CreateScanDestinationResponse.SerializeToString,
+            ),
+            'DeleteScanDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteScanDestination,
+                    request_deserializer=printfabric_dot_v1_dot_scan__pb2.DeleteScanDestinationRequest.FromString,
+                    response_serializer=printfabric_dot_v1_dot_scan__pb2.DeleteScanDestinationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +260,60 @@ class ScanService:
             '/printfabric.v1.ScanService/ListScanDestinations',
             printfabric_dot_v1_dot_scan__pb2.ListScanDestinationsRequest.SerializeToString,
             printfabric_dot_v1_dot_scan__pb2.ListScanDestinationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateScanDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/printfabric.v1.ScanService/CreateScanDestination',
+            printfabric_dot_v1_dot_scan__pb2.CreateScanDestinationRequest.SerializeToString,
+            printfabric_dot_v1_dot_scan__pb2.CreateScanDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteScanDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/printfabric.v1.ScanService/DeleteScanDestination',
+            printfabric_dot_v1_dot_scan__pb2.DeleteScanDestinationRequest.SerializeToString,
+            printfabric_dot_v1_dot_scan__pb2.DeleteScanDestinationResponse.FromString,
             options,
             channel_credentials,
             insecure,
