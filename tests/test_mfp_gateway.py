@@ -369,3 +369,111 @@ def test_schemathesis_finds_no_server_error(fabric: Fabric) -> None:
 
         check()
     assert not failures, "\n".join(failures[:10])
+
+
+async def test_unknown_card_offers_self_registration(
+    http: httpx.AsyncClient, fabric: Fabric
+) -> None:
+    device = await device_headers(http, fabric)
+    card = f"{uuid.uuid4().int % 10**12:012d}"
+    unknown = await http.post(
+        "/users/authenticate", json={"method": "card", "card": card}, headers=device
+    )
+    assert unknown.status_code == 404
+    error = error_of(unknown)
+    assert error["code"] == "UNKNOWN_CARD" and error["self_registration"] is True
+    wrong = await http.post(
+        "/users/register-card",
+        json={"card": card, "login": fabric.login, "password": "not-it"},
+        headers=device,
+    )
+    assert wrong.status_code == 401
+    registered = await http.post(
+        "/users/register-card",
+        json={"card": card, "login": fabric.login, "password": fabric.password},
+        headers=device,
+    )
+    assert registered.status_code == 200, registered.text
+    # Readers deliver the same card in hex too.
+    again = await http.post(
+        "/users/authenticate", json={"method": "card", "card": hex(int(card))}, headers=device
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["user"]["login"] == "demo"
+
+
+async def test_password_guessing_locks_visibly(http: httpx.AsyncClient, fabric: Fabric) -> None:
+    device = await device_headers(http, fabric)
+    guess = {"method": "password", "login": f"ghost-{uuid.uuid4().hex[:6]}", "password": "x"}
+    answers = [await http.post("/users/authenticate", json=guess, headers=device) for _ in range(6)]
+    assert [a.status_code for a in answers[:4]] == [401] * 4
+    locked = answers[-1]
+    assert locked.status_code == 429
+    error = error_of(locked)
+    assert error["code"] == "TOO_MANY_ATTEMPTS"
+    assert int(locked.headers["Retry-After"]) == error["retry_after"] > 0
+
+
+async def test_accounting_is_stored_once(http: httpx.AsyncClient, fabric: Fabric) -> None:
+    device = await device_headers(http, fabric)
+    record = {
+        "id": f"copy-{uuid.uuid4()}",
+        "login": "demo",
+        "kind": "copy",
+        "document_name": "Copy",
+        "pages": 3,
+        "sheets": 2,
+        "color_pages": 1,
+        "mono_pages": 2,
+        "duplex": True,
+        "paper_size": "iso_a4_210x297mm",
+        "occurred_at": _now(),
+    }
+    first = await http.post("/accounting", json=record, headers=device)
+    assert first.status_code == 200, first.text
+    again = await http.post("/accounting", json=record, headers=device)
+    assert again.status_code == 200
+    assert first.json() == {"entry_id": first.json()["entry_id"], "duplicate": False}
+    assert again.json() == {"entry_id": first.json()["entry_id"], "duplicate": True}
+    negative = await http.post("/accounting", json={**record, "pages": -1}, headers=device)
+    assert negative.status_code == 400
+    error_of(negative)
+
+
+async def test_scan_upload_and_a_lying_description(http: httpx.AsyncClient, fabric: Fabric) -> None:
+    user = await user_headers(http, fabric, await device_headers(http, fabric))
+    profiles = (await http.get("/scan/profiles", headers=user)).json()["destinations"]
+    assert profiles[0]["target"] == "demo@example.com"
+    document = pdf(f"scan-{uuid.uuid4()}")
+    description = {
+        "login": "demo",
+        "file_name": "scan.pdf",
+        "mime_type": "application/pdf",
+        "page_count": 1,
+        "size": len(document),
+        "request_id": str(uuid.uuid4()),
+        "destination_id": profiles[0]["destination_id"],
+    }
+
+    async def upload(described: dict[str, Any]) -> httpx.Response:
+        return await http.post(
+            "/scans",
+            data={"description": json.dumps(described)},
+            files={"document": ("scan.pdf", document, "application/pdf")},
+            headers=user,
+        )
+
+    stored = await upload(description)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["size"] == len(document) and stored.json()["state"] == "received"
+    lying = await upload({**description, "size": len(document) + 10, "request_id": "lie-1"})
+    assert lying.status_code == 400
+    assert error_of(lying)["code"] == "SIZE_MISMATCH"
+    not_json = await http.post(
+        "/scans",
+        data={"description": "{nope"},
+        files={"document": ("scan.pdf", document, "application/pdf")},
+        headers=user,
+    )
+    assert not_json.status_code == 400
+    assert error_of(not_json)["code"] == "INVALID_DESCRIPTION"
