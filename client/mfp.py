@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 import uuid
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ class SimError(Exception):
 @dataclass
 class Target:
     url: str
-    verify: str | bool
+    verify: ssl.SSLContext | bool
     company: str
     serial: str
     access_token: str
@@ -65,7 +66,13 @@ def _target(args: argparse.Namespace, demo: dict[str, str]) -> Target:
     ]
     if missing:
         raise SimError(f"missing {', '.join(missing)} (or use --demo PF_HOME)")
-    return Target(url.rstrip("/"), ca or True, company, serial, token)
+    verify: ssl.SSLContext | bool = True
+    if ca:
+        try:
+            verify = ssl.create_default_context(cafile=ca)
+        except OSError as exc:
+            raise SimError(f"cannot read the CA certificate {ca}: {exc.strerror}") from exc
+    return Target(url.rstrip("/"), verify, company, serial, token)
 
 
 def _secret(env: str, prompt: str) -> str:

@@ -164,12 +164,14 @@ def banner(creds: DemoCredentials, config: CloudConfig) -> str:
     demo = demo_file(config)
     host = creds.gateway_url.split("://", 1)[-1]
     ipps = f"ipps://{creds.login}:{creds.password}@{host}"
+    node_mfp = f"https://{os.environ.get('PF_NODE_MFP_LISTEN', '127.0.0.1:9443')}/mfp/v1"
     return f"""
 PrintFabric is running (state in {config.home})
 
   cloud gRPC (TLS)   grpcs://{creds.cloud_target}   CA: {creds.ca_cert}
   gateway (IPPS)     {creds.gateway_url}   log in {config.home / "gateway.log"}
   node               {creds.node_serial}, state in {config.home / "node"}, log in {config.home / "node.log"}
+  MFP API            {creds.gateway_url}/mfp/v1 (cloud), {node_mfp} (node; CA {config.home / "node" / "tls" / "ca.pem"})
 
 Demo tenant {creds.company_code} (also in {demo}):
   login {creds.login}   password {creds.password}   PIN {creds.pin}   card {creds.card}
@@ -183,8 +185,10 @@ Or add a driverless printer (user {creds.login}, password above):
   lpadmin -p PrintFabric -E -v {ipps}/ipp/print/secure -m everywhere
 Secure print: a job sent to {ipps}/ipp/print/secure (or by gRPC:
   .venv/bin/python docs/examples/submit_job.py --demo {demo} YOUR.pdf)
-is held until released; release it to the office printer behind the node:
-  .venv/bin/python docs/examples/release_jobs.py --demo {demo} --printer office
+is held until released; release it at the demo MFP (the simulator logs in with the demo card)
+and the node prints it on the office printer, into {config.home / "printed"}:
+  .venv/bin/printfabric mfp --demo {config.home} jobs
+  .venv/bin/printfabric mfp --demo {config.home} release --all
 
 Ctrl-C stops everything.
 """

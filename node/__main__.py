@@ -29,6 +29,14 @@ configuration (environment):
   PF_NODE_TOKEN         this node's access token, or PF_NODE_TOKEN_FILE: a file holding it
   PF_NODE_HEARTBEAT, PF_NODE_BACKOFF_INITIAL, PF_NODE_BACKOFF_MAX, PF_NODE_OUTBOX_POLL
                         durations such as 15s, 250ms (defaults 15s, 1s, 60s, 200ms)
+  PF_NODE_MFP_LISTEN    the MFP API's HTTPS address (default 127.0.0.1:9443; off: none)
+  PF_NODE_MFP_TLS_CERT, PF_NODE_MFP_TLS_KEY
+                        its certificate and key (default: made by the node in $PF_NODE_HOME/tls,
+                        for the names in PF_NODE_MFP_HOSTNAMES, default localhost,127.0.0.1,::1)
+  PF_NODE_MFP_KEY       the key that signs user sessions (default $PF_NODE_HOME/mfp-session.key)
+  PF_NODE_MFP_SESSION   how long a user stays logged in at an MFP (default 15m)
+  PF_NODE_DELIVERY_TIMEOUT
+                        per step of a delivery to a printer (default 60s)
 """
 
 

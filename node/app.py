@@ -1,4 +1,4 @@
-"""Assembles the node from its config: database, replica, outbox, job desk and link."""
+"""Assembles the node from its config: database, replica, outbox, job desk, link and MFP API."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from node.bearer import BearerToken
 from node.config import NodeConfig
 from node.db import NodeDatabase
 from node.jobs import JobDesk
 from node.link import NodeLink
+from node.mfp import RunningMfpApi, running_mfp_api
 from node.outbox import Outbox
 from node.replica import Replica
 
@@ -27,6 +29,17 @@ class Node:
     outbox: Outbox
     jobs: JobDesk
     link: NodeLink
+    # The MFP API while the node runs (running_node) with one configured.
+    mfp: RunningMfpApi | None = None
+
+    @property
+    def mfp_port(self) -> int | None:
+        return self.mfp.port if self.mfp else None
+
+    @property
+    def mfp_ca(self) -> Path | None:
+        """The certificate an MFP must trust to reach the MFP API."""
+        return self.mfp.ca_cert if self.mfp else None
 
 
 @contextlib.asynccontextmanager
@@ -46,8 +59,13 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
 
 @contextlib.asynccontextmanager
 async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
-    """A node whose link runs in the background until the block ends (then stops cleanly)."""
-    async with open_node(config) as node:
+    """A node whose link (and MFP API, unless config.mfp_listen is empty) runs in the
+    background until the block ends (then stops cleanly)."""
+    async with open_node(config) as node, contextlib.AsyncExitStack() as stack:
+        if config.mfp_listen:
+            node.mfp = await stack.enter_async_context(
+                running_mfp_api(config, node.replica, node.link)
+            )
         task = asyncio.create_task(node.link.run(), name="nodelink")
         try:
             yield node
@@ -60,7 +78,9 @@ async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
 
 async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
     """Runs the node until stop is set (SIGINT/SIGTERM in the entrypoint)."""
-    async with running_node(config):
+    async with running_node(config) as node:
         log.info("printfabric-node %s up (home %s)", config.serial_number, config.home)
+        if node.mfp is not None:
+            log.info("MFP API at %s (devices trust %s)", node.mfp.url, node.mfp.ca_cert)
         await stop.wait()
         log.info("stopping")

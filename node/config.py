@@ -51,6 +51,28 @@ class NodeConfig:
     outbox_poll_seconds: float = 0.2
     remote_auth_timeout: float = 5.0
     software_version: str = field(default_factory=software_version)
+    # The MFP API (HTTPS): host:port, port 0 for any free port, "" for none. Built in code the
+    # default is an ephemeral port; from the environment it is 127.0.0.1:9443.
+    mfp_listen: str = "127.0.0.1:0"
+    # A certificate of the operator's; without one the node makes its own (CA and SHA-256
+    # server certificate in <home>/tls) covering mfp_hostnames.
+    mfp_tls_cert: Path | None = None
+    mfp_tls_key: Path | None = None
+    mfp_hostnames: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    # Key that signs user sessions at the node's MFPs (default <home>/mfp-session.key).
+    mfp_key_file: Path | None = None
+    mfp_session_seconds: float = 900.0
+    # Failed PIN/password attempts: at most this many per login / per device within the
+    # window; the one that reaches the limit locks it for the lockout.
+    mfp_login_failures: int = 5
+    mfp_device_failures: int = 20
+    mfp_failure_window: float = 300.0
+    mfp_lockout_seconds: float = 300.0
+    # How long a device session the cloud once confirmed is still taken while the cloud
+    # cannot be asked (so MFPs log users in from the replica during an outage).
+    mfp_offline_grace: float = 24 * 3600.0
+    # Bounds each step of a delivery to a printer (connect, a write, an answer, an IPP job).
+    delivery_timeout: float = 60.0
 
     @property
     def db_path(self) -> Path:
@@ -59,6 +81,22 @@ class NodeConfig:
     @property
     def spool_dir(self) -> Path:
         return self.home / "spool"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def mfp_key_path(self) -> Path:
+        return self.mfp_key_file or self.home / "mfp-session.key"
+
+    @property
+    def mfp_host(self) -> str:
+        return self.mfp_listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def mfp_port(self) -> int:
+        return int(self.mfp_listen.rpartition(":")[2])
 
     @property
     def database_url(self) -> str:
@@ -88,6 +126,7 @@ class NodeConfig:
         env = os.environ if env is None else env
         pf_home = Path(env.get("PF_HOME", "var"))
         d = cls(home=Path())
+        cert, key = _cert_pair(env)
         return cls(
             home=Path(env.get("PF_NODE_HOME", str(pf_home / "node"))).resolve(),
             cloud_target=env.get("PF_CLOUD_TARGET", d.cloud_target),
@@ -100,6 +139,15 @@ class NodeConfig:
             backoff_max=_positive(env, "PF_NODE_BACKOFF_MAX", d.backoff_max),
             outbox_poll_seconds=_positive(env, "PF_NODE_OUTBOX_POLL", d.outbox_poll_seconds),
             remote_auth_timeout=_positive(env, "PF_NODE_REMOTE_AUTH_TIMEOUT", 5.0),
+            mfp_listen=_listen(env.get("PF_NODE_MFP_LISTEN", "127.0.0.1:9443")),
+            mfp_tls_cert=cert,
+            mfp_tls_key=key,
+            mfp_hostnames=_hostnames(env),
+            mfp_key_file=Path(env["PF_NODE_MFP_KEY"]).resolve()
+            if env.get("PF_NODE_MFP_KEY")
+            else None,
+            mfp_session_seconds=_positive(env, "PF_NODE_MFP_SESSION", d.mfp_session_seconds),
+            delivery_timeout=_positive(env, "PF_NODE_DELIVERY_TIMEOUT", d.delivery_timeout),
         )
 
 
@@ -123,3 +171,31 @@ def _token(env: Mapping[str, str]) -> str:
         except OSError as exc:
             raise ConfigError(f"cannot read PF_NODE_TOKEN_FILE {path}: {exc.strerror}") from exc
     return inline.strip()
+
+
+def _listen(value: str) -> str:
+    """host:port ([v6]:port), port 0 for any free one; "" or "off" for no MFP API."""
+    text = value.strip()
+    if text.lower() in ("", "off", "none"):
+        return ""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            f"PF_NODE_MFP_LISTEN={value!r} is not host:port (e.g. 0.0.0.0:9443), or off"
+        )
+    return text
+
+
+def _cert_pair(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    cert, key = env.get("PF_NODE_MFP_TLS_CERT", ""), env.get("PF_NODE_MFP_TLS_KEY", "")
+    if bool(cert) != bool(key):
+        raise ConfigError("set both PF_NODE_MFP_TLS_CERT and PF_NODE_MFP_TLS_KEY, or neither")
+    if not cert:
+        return None, None
+    return Path(cert).resolve(), Path(key).resolve()
+
+
+def _hostnames(env: Mapping[str, str]) -> tuple[str, ...]:
+    names = env.get("PF_NODE_MFP_HOSTNAMES", "") or env.get("PF_TLS_HOSTNAMES", "")
+    found = tuple(n.strip() for n in names.split(",") if n.strip())
+    return found or NodeConfig.mfp_hostnames

@@ -1,4 +1,6 @@
-"""Job data on the node's disk: receiving it into the spool folder and delivering it to a printer."""
+"""Job data on the node's disk: receiving it into the spool folder. Sending it to the printer is
+printfabric.delivery's `deliver` (lpd, socket, ipp/ipps, file; see node.jobs); the folder
+helpers below are printfabric.folder in the node's error terms."""
 
 from __future__ import annotations
 

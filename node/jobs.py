@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from printfabric.delivery import DeliveryError, DeliveryJob, deliver, public_uri
+from printfabric.formats import mime_type
 from printfabric.v1 import device_pb2, device_pb2_grpc, spool_pb2, spool_pb2_grpc
 from sqlalchemy import func, select
 
 from node.bearer import BearerToken
 from node.config import NodeConfig
 from node.db import NodeDatabase
-from node.delivery import JobOrder, NodePrinter, SpoolFile, deliver_to_folder, folder_target
+from node.delivery import JobOrder, NodePrinter, SpoolFile
 from node.errors import DeliveryFailed
 from node.models import SpooledJob
 from node.outbox import Outbox
@@ -103,7 +105,7 @@ class JobDesk:
                 return
         try:
             printer = await self._printer(order.printer_id, channel)
-            path = await self._download(order, channel)
+            path, document_format = await self._download(order, channel)
         except DeliveryFailed as exc:
             await self._record(order, "", FAILED, spool_pb2.JOB_STATE_FAILED, exc.message)
             return
@@ -119,7 +121,7 @@ class JobDesk:
             # The link's channel closed under us, or the disk is full: not the job's fault.
             log.warning("job %s: not fetched for now: %s", order.job_id, exc)
             return
-        await self._deliver(order, printer, path)
+        await self._deliver(order, printer, path, document_format)
 
     async def _printer(self, printer_id: str, channel: grpc.aio.Channel) -> NodePrinter:
         known = self.printers.get(printer_id)
@@ -137,10 +139,12 @@ class JobDesk:
         self.printers[printer_id] = printer
         return printer
 
-    async def _download(self, order: JobOrder, channel: grpc.aio.Channel) -> Path:
-        """Streams the job's data to the spool folder (never whole in memory) and checks it."""
+    async def _download(self, order: JobOrder, channel: grpc.aio.Channel) -> tuple[Path, str]:
+        """Streams the job's data to the spool folder (never whole in memory) and checks it;
+        the file and the document's MIME type (from the stream's job header)."""
         stub = spool_pb2_grpc.SpoolServiceStub(channel)  # type: ignore[no-untyped-call]
         spool = await asyncio.to_thread(SpoolFile, self.config.spool_dir, order.job_id)
+        document_format = 0
         try:
             for attempt in range(1, _ATTEMPTS + 1):
                 try:
@@ -150,6 +154,9 @@ class JobDesk:
                         metadata=self.bearer.metadata(token),
                     )
                     async for message in call:
+                        if message.WhichOneof("item") == "job":
+                            document_format = message.job.format or document_format
+                            continue
                         if message.WhichOneof("item") != "chunk":
                             continue
                         # Writing and hashing a 1 MiB chunk blocks: off the loop.
@@ -167,37 +174,55 @@ class JobDesk:
                         raise
                     # Resumes at the offset already on disk.
                     await asyncio.sleep(min(self.config.backoff_initial * attempt, 5.0))
-            return await asyncio.to_thread(spool.finish, order.size, order.sha256)
+            path = await asyncio.to_thread(spool.finish, order.size, order.sha256)
+            return path, mime_type(document_format)
         except BaseException:
             await asyncio.to_thread(spool.discard)
             raise
 
-    async def _deliver(self, order: JobOrder, printer: NodePrinter, path: Path) -> None:
+    async def _deliver(
+        self, order: JobOrder, printer: NodePrinter, path: Path, document_format: str
+    ) -> None:
+        """Sends the spooled job to its printer (lpd, socket, ipp/ipps or file), reports the
+        outcome through the outbox and deletes the data."""
+        job = DeliveryJob(
+            number=order.number,
+            title=order.title,
+            owner_login=order.owner_login,
+            document_format=document_format,
+            size=order.size,
+        )
         try:
-            folder = folder_target(printer.device_uri)
-            if folder is None:
-                # lpd://, ipp:// and socket:// delivery is issue 5: keep the data until then.
-                await self._record(
-                    order,
-                    str(path),
-                    WAITING,
-                    spool_pb2.JOB_STATE_PRINTING,
-                    f"Waiting at node {self.node_name} for delivery (not built yet)",
-                )
-                return
-            target = await asyncio.to_thread(
-                deliver_to_folder, path, folder, order.number, order.title
+            result = await deliver(
+                printer.device_uri, path, job, timeout=self.config.delivery_timeout
             )
-        except DeliveryFailed as exc:
-            await self._record(order, "", FAILED, spool_pb2.JOB_STATE_FAILED, exc.message)
+        except DeliveryError as exc:
+            # Final for now: a printer that is unreachable or stays busy past the timeout
+            # fails the job too (the node has no retry queue yet); the message says why, so
+            # the user knows to print it again once the printer is back.
+            await self._record(
+                order,
+                "",
+                FAILED,
+                spool_pb2.JOB_STATE_FAILED,
+                f"Not printed on {printer.name}: {exc.message}",
+            )
             await _remove(str(path))
             return
-        log.info("job %s delivered to %s", order.job_id, target)
+        except BaseException:
+            # Canceled (job_canceled, or the node stopping) or a bug: nothing recorded, so the
+            # cloud sends the job again on the next connect; the data goes.
+            await _remove(str(path))
+            raise
+        log.info(
+            "job %s delivered to %s: %s",
+            order.job_id,
+            public_uri(printer.device_uri),
+            result.message,
+        )
         # Recorded before the data goes: a crash in between leaves a stray file, not a
         # job delivered twice.
-        await self._record(
-            order, "", COMPLETED, spool_pb2.JOB_STATE_COMPLETED, f"Delivered to {printer.name}"
-        )
+        await self._record(order, "", COMPLETED, spool_pb2.JOB_STATE_COMPLETED, result.message)
         await _remove(str(path))
 
     async def _record(

@@ -249,6 +249,20 @@ async def test_bad_input_gets_4xx_with_a_json_body(http: httpx.AsyncClient, fabr
     )
     assert huge.status_code == 413
     error_of(huge)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield b'{"method": "card", "card": "'
+        for _ in range(16):
+            yield b"1" * 65536
+        yield b'"}'
+
+    huge_chunked = await http.post(
+        "/users/authenticate",
+        content=chunked(),
+        headers={**device, "Content-Type": "application/json"},
+    )
+    assert huge_chunked.status_code == 413
+    assert error_of(huge_chunked)["code"] == "BODY_TOO_LARGE"
     nowhere = await http.get("/no/such/thing", headers=device)
     assert nowhere.status_code == 404
     error_of(nowhere)

@@ -340,13 +340,14 @@ async def cloud_job(cloud: CloudHarness, job_id: str) -> Job:
     return job
 
 
-async def test_released_jobs_are_pulled_checked_and_delivered_or_held_for_later(
+async def test_released_jobs_are_pulled_checked_and_delivered_or_failed_with_a_reason(
     site: Site, tmp_path: Path
 ) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
     devices = Devices(site.cloud.rt)
-    for name, uri in (("lobby", folder.as_uri()), ("plotter", "lpd://10.0.0.9/raw")):
+    # Nothing listens on port 1: the plotter refuses the connection at once.
+    for name, uri in (("lobby", folder.as_uri()), ("plotter", "socket://127.0.0.1:1")):
         await devices.create_printer(
             None,
             site.tenant.tenant_id,
@@ -357,28 +358,29 @@ async def test_released_jobs_are_pulled_checked_and_delivered_or_held_for_later(
     async with running_node(site.config) as node:
         await linked(node)
         printed = await submit(alice, data, queue="lobby", title="Q3 report / final")
-        waiting = await submit(alice, data, queue="plotter", title="Site plan")
+        failing = await submit(alice, data, queue="plotter", title="Site plan")
 
         async def states() -> bool:
             done = await cloud_job(site.cloud, printed.job_id)
-            held = await cloud_job(site.cloud, waiting.job_id)
-            return (done.state, held.state) == (
+            failed = await cloud_job(site.cloud, failing.job_id)
+            return (done.state, failed.state) == (
                 spool_pb2.JOB_STATE_COMPLETED,
-                spool_pb2.JOB_STATE_PRINTING,
+                spool_pb2.JOB_STATE_FAILED,
             )
 
         await eventually(states)
         (delivered,) = folder.iterdir()
         assert delivered.name == f"{printed.number}-Q3_report_final"
         assert delivered.read_bytes() == data
-        held = await cloud_job(site.cloud, waiting.job_id)
-        assert held.state_message == "Waiting at node Prague office for delivery (not built yet)"
-        # The undelivered job stays spooled on the node, checked against the cloud's hash.
-        kept = site.config.spool_dir / waiting.job_id
-        assert hashlib.sha256(kept.read_bytes()).hexdigest() == waiting.sha256
+        failed = await cloud_job(site.cloud, failing.job_id)
+        assert failed.state_message == (
+            "Not printed on plotter: the printer at 127.0.0.1:1 refused the connection"
+        )
+        # Neither job stays spooled on the node once it has its final outcome.
+        assert not (site.config.spool_dir / failing.job_id).exists()
         assert not (site.config.spool_dir / printed.job_id).exists()
 
-    # A restart: the cloud sends the PRINTING job again and the node knows it holds it.
+    # A restart: nothing is sent again and nothing is delivered twice.
     async with running_node(site.config) as node:
         await linked(node)
         await asyncio.sleep(0.5)
@@ -422,6 +424,7 @@ async def test_printfabric_node_run_links_up_and_stops_cleanly_on_sigterm(
         "PF_NODE_SERIAL": site.config.serial_number,
         "PF_NODE_TOKEN_FILE": str(token_file),
         "PF_NODE_HEARTBEAT": "1s",
+        "PF_NODE_MFP_LISTEN": "127.0.0.1:0",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -447,4 +450,5 @@ async def test_printfabric_node_run_links_up_and_stops_cleanly_on_sigterm(
     log_text = stderr.decode()
     assert process.returncode == 0, log_text
     assert "linked to the cloud" in log_text and "stopping" in log_text
+    assert "MFP API at https://127.0.0.1:" in log_text
     assert site.config.access_token not in log_text

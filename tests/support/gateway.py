@@ -31,6 +31,7 @@ class Fabric:
     gateway_port: int
     cloud_port: int
     creds: dict[str, Any]
+    node_mfp_port: int = 0
 
     @property
     def login(self) -> str:
@@ -53,6 +54,15 @@ class Fabric:
         who = f"{self.login}:{self.password}@" if auth else ""
         return f"ipps://{who}127.0.0.1:{self.gateway_port}{prefix}/ipp/print/{queue}"
 
+    @property
+    def node_mfp_url(self) -> str:
+        return f"https://127.0.0.1:{self.node_mfp_port}/mfp/v1"
+
+    @property
+    def node_ca_cert(self) -> Path:
+        """The CA of the demo node's own MFP certificate."""
+        return self.home / "node" / "tls" / "ca.pem"
+
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_cert))
 
@@ -64,12 +74,13 @@ class Fabric:
 @contextmanager
 def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
     """Starts `printfabric-cloud fabric` (what `make run` runs) and stops it with Ctrl-C."""
-    cloud_port, gateway_port = free_port(), free_port()
+    cloud_port, gateway_port, node_mfp_port = free_port(), free_port(), free_port()
     env = clean_env(
         PF_HOME=str(home),
         PF_CLOUD_LISTEN=f"127.0.0.1:{cloud_port}",
         PF_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}",
         PF_PUBLIC_URL=f"https://localhost:{gateway_port}",
+        PF_NODE_MFP_LISTEN=f"127.0.0.1:{node_mfp_port}",
         **settings,
     )
     process = ChildProcess(
@@ -90,7 +101,7 @@ def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
             [process],
         )
         creds = json.loads((home / "demo.json").read_text())
-        yield Fabric(home, process, gateway_port, cloud_port, creds)
+        yield Fabric(home, process, gateway_port, cloud_port, creds, node_mfp_port)
     finally:
         if process.running:
             os.kill(process.pid, signal.SIGINT)

@@ -303,7 +303,8 @@ class NodeProcess(ChildProcess):
     """`printfabric-node run` with its home, and reads of its SQLite database beside it."""
 
     def __init__(self, name: str, home: Path, log: Path, **settings: str) -> None:
-        env = clean_env(PF_NODE_HOME=str(home))
+        # Any free port for the MFP API, so nodes of parallel tests never compete for 9443.
+        env = clean_env(PF_NODE_HOME=str(home), PF_NODE_MFP_LISTEN="127.0.0.1:0")
         env.update(settings)
         super().__init__(name, [*command_argv("printfabric-node"), "run"], env, log)
         self.home = home

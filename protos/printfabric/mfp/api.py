@@ -71,29 +71,37 @@ class BodyLimit:
                     await _error_response(too_big)(scope, receive, send)
                     return
         seen = 0
-        started = False
+        exceeded = False
+        answered = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise _TooBig(too_big)
             return message
 
         async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            nonlocal answered
+            if exceeded:
+                # The app answers the cut body its own way (a parse error): answer 413 instead.
+                if not answered:
+                    answered = True
+                    await _error_response(too_big)(scope, receive, send)
+                return
+            answered = answered or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooBig as exc:
-            if started:
+        except Exception:
+            if not exceeded:
                 raise
-            await _error_response(exc.error)(scope, receive, send)
+        if exceeded and not answered:
+            await _error_response(too_big)(scope, receive, send)
 
 
 class _TooBig(Exception):
