@@ -25,15 +25,14 @@ import logging
 import math
 import os
 import socket
-import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import uvicorn
+from printfabric.https import listen_socket, serving
 from printfabric.mfp import DeviceContext, MfpError, UserContext, build_mfp_app, models
 from printfabric.mfp.backend import Download
 from printfabric.mfp.cloud import CloudMfpBackend, DeviceToken, credential
@@ -535,30 +534,13 @@ def tls_files(config: NodeConfig) -> TlsFiles:
 
 
 def _listen_socket(config: NodeConfig) -> socket.socket:
-    host = config.mfp_host
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP spelled out: asyncio turns Nagle off only on sockets that say so.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((host, config.mfp_port))
+        return listen_socket(config.mfp_host, config.mfp_port, backlog=128)
     except OSError as exc:
-        sock.close()
         raise ConfigError(
             f"the MFP API cannot listen on {config.mfp_listen}: {exc.strerror} "
             "(set PF_NODE_MFP_LISTEN)"
         ) from exc
-    sock.listen(128)
-    return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the node decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @contextlib.asynccontextmanager
@@ -597,40 +579,12 @@ async def running_mfp_api(
         app = build_mfp_app(backend, title="PrintFabric node MFP API")
         sock = _listen_socket(config)
         try:
-            uv_config = uvicorn.Config(
-                app,
-                http="httptools",
-                lifespan="off",
-                access_log=False,
-                server_header=False,
-                log_level="warning",
-                timeout_keep_alive=30,
-                timeout_graceful_shutdown=5,
-                ssl_certfile=str(tls.cert),
-                ssl_keyfile=str(tls.key),
-            )
-            uv_config.load()
-            assert uv_config.ssl is not None
-            uv_config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-            # As on the gateway: no TLS 1.3 session tickets (libcups-based clients choke on them).
-            uv_config.ssl.num_tickets = 0
-            server = _Server(uv_config)
-            task = asyncio.create_task(server.serve(sockets=[sock]), name="node-mfp-api")
-            try:
-                while not server.started:
-                    if task.done():
-                        task.result()
-                        raise RuntimeError("the MFP API stopped while starting")
-                    await asyncio.sleep(0.01)
+            async with serving(app, sock, tls.cert, tls.key, name="node-mfp-api"):
                 running = RunningMfpApi(
                     config.mfp_host, sock.getsockname()[1], tls.ca_cert, backend
                 )
                 log.info("MFP API listening on %s", running.url)
                 yield running
-            finally:
-                server.should_exit = True
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
         finally:
             sock.close()
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.cups import cups_avahi, cupsd, ippeveprinter, ipptool_dir  # noqa: F401
 from tests.support.fabric import CloudHarness, cloud_harness
+from tests.support.lpd_peer import cups_lpd  # noqa: F401
 from tests.support.postgres import postgres_server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

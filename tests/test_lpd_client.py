@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,26 +26,13 @@ from printfabric.lpd import (
 )
 from pypdf import PdfWriter
 
-from tests.support.cups import PrivateCupsd, make_big_document
+from tests.support.cups import make_big_document
 from tests.support.lpd_peer import CupsLpd
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
 HOST = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def cups_lpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CupsLpd]:
-    """One cupsd with cups-lpd in front of it for the module; each test adds its own queues."""
-    base = tmp_path_factory.mktemp("cups-lpd")
-    with PrivateCupsd(base / "cupsd") as cupsd:
-        server = CupsLpd(cupsd, base / "lpd")
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 async def contents(path: Path) -> bytes:

@@ -19,7 +19,6 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from printfabric.ipp import Attribute, IppClient, Operation, Tag, new_request
 from pypdf import PdfWriter
 
 from tests.support.gateway import Fabric, running_fabric
@@ -71,22 +70,6 @@ async def user_headers(
     )
     assert reply.status_code == 200, reply.text
     return {**device, "X-User-Token": reply.json()["user_token"]}
-
-
-async def print_held(fabric: Fabric, document: bytes, title: str) -> int:
-    """Print-Job to the secure queue over IPPS; the job's number (IPP job-id)."""
-    uri = fabric.uri("secure", auth=False)
-    request = new_request(Operation.PRINT_JOB, uri, user=fabric.login)
-    request.operation_attributes.add(Attribute.name_("job-name", title))
-    request.operation_attributes.add(Attribute.mime_type("document-format", "application/pdf"))
-    async with IppClient(
-        uri, username=fabric.login, password=fabric.password, ssl_context=fabric.ssl_context()
-    ) as ipp:
-        reply = await ipp.request(request, document)
-    assert reply.code == 0, reply
-    group = reply.group(Tag.JOB)
-    assert group is not None, reply
-    return int(group["job-id"].value)  # type: ignore[arg-type]
 
 
 def error_of(reply: httpx.Response) -> dict[str, Any]:
@@ -162,7 +145,7 @@ async def test_held_job_listed_downloaded_released_and_printed(
     http: httpx.AsyncClient, fabric: Fabric
 ) -> None:
     document = pdf(f"release-{uuid.uuid4()}")
-    number = await print_held(fabric, document, "Quarterly report")
+    number = await fabric.print_job(document, "Quarterly report")
     user = await user_headers(http, fabric, await device_headers(http, fabric))
 
     listed = await http.get("/jobs", headers=user)
@@ -192,7 +175,7 @@ async def test_held_job_listed_downloaded_released_and_printed(
 
 
 async def test_delete_a_held_job(http: httpx.AsyncClient, fabric: Fabric) -> None:
-    number = await print_held(fabric, pdf(f"delete-{uuid.uuid4()}"), "To delete")
+    number = await fabric.print_job(pdf(f"delete-{uuid.uuid4()}"), "To delete")
     user = await user_headers(http, fabric, await device_headers(http, fabric))
     [job] = [
         j for j in (await http.get("/jobs", headers=user)).json()["jobs"] if j["number"] == number
@@ -309,7 +292,7 @@ async def simulator(fabric: Fabric, *args: str) -> tuple[int, str, str]:
 
 async def test_the_mfp_simulator_walks_the_release(fabric: Fabric) -> None:
     document = pdf(f"simulator-{uuid.uuid4()}")
-    number = await print_held(fabric, document, "Simulated")
+    number = await fabric.print_job(document, "Simulated")
     code, out, err = await simulator(fabric, "--json", "jobs")
     assert code == 0, err
     [job] = [j for j in json.loads(out) if j["number"] == number]

@@ -9,7 +9,7 @@ import asyncio
 import io
 import re
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from pypdf import PdfWriter
 
 from tests.support.cups import (
     IppEvePrinter,
-    PrivateCupsd,
     cups_avahi,  # noqa: F401  (fixture behind ippeveprinter)
     ippeveprinter,  # noqa: F401  (fixture)
 )
@@ -249,18 +248,6 @@ async def test_socket_nothing_listening(pdf: Path) -> None:
 
 
 # --- lpd:// through cups-lpd --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cups_lpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CupsLpd]:
-    base = tmp_path_factory.mktemp("cups-lpd")
-    with PrivateCupsd(base / "cupsd") as cupsd:
-        server = CupsLpd(cupsd, base / "lpd")
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 async def test_lpd_prints_as_the_owner_login(cups_lpd: CupsLpd, pdf: Path, tmp_path: Path) -> None:

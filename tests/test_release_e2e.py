@@ -18,7 +18,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from printfabric.ipp import Attribute, IppClient, Operation, Tag, new_request
 from printfabric.v1 import (
     accounting_pb2,
     accounting_pb2_grpc,
@@ -34,7 +33,6 @@ from pypdf import PdfWriter
 
 from tests.support.cups import (
     IppEvePrinter,
-    PrivateCupsd,
     cups_avahi,  # noqa: F401  (fixture behind ippeveprinter)
     ippeveprinter,  # noqa: F401  (fixture)
 )
@@ -48,18 +46,6 @@ pytestmark = pytest.mark.timeout(180)
 def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
     with running_fabric(tmp_path_factory.mktemp("e2e")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def cups_lpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CupsLpd]:
-    base = tmp_path_factory.mktemp("cups-lpd")
-    with PrivateCupsd(base / "cupsd") as cupsd:
-        server = CupsLpd(cupsd, base / "lpd")
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 class Admin:
@@ -166,20 +152,6 @@ def pdf(marker: str) -> bytes:
     return out.getvalue()
 
 
-async def print_over_ipps(fabric: Fabric, document: bytes, title: str) -> int:
-    uri = fabric.uri("secure", auth=False)
-    request = new_request(Operation.PRINT_JOB, uri, user=fabric.login)
-    request.operation_attributes.add(Attribute.name_("job-name", title))
-    request.operation_attributes.add(Attribute.mime_type("document-format", "application/pdf"))
-    async with IppClient(
-        uri, username=fabric.login, password=fabric.password, ssl_context=fabric.ssl_context()
-    ) as ipp:
-        reply = await ipp.request(request, document)
-    group = reply.group(Tag.JOB)
-    assert reply.code == 0 and group is not None, reply
-    return int(group["job-id"].value)  # type: ignore[arg-type]
-
-
 async def release_at_node_mfp(fabric: Fabric, serial: str, token: str, number: int) -> str:
     """What the MFP does: device log-in, card log-in, list, release; the released job's id."""
     async with httpx.AsyncClient(
@@ -238,7 +210,7 @@ async def test_released_by_card_at_the_node_to_ippeveprinter(
 ) -> None:
     serial, token = await admin.mfp_at("ippeve", ippeveprinter.uri)
     document = pdf(f"ipp-{uuid.uuid4()}")
-    number = await print_over_ipps(fabric, document, "Board minutes")
+    number = await fabric.print_job(document, "Board minutes")
     job_id = await release_at_node_mfp(fabric, serial, token, number)
     job = await admin.wait_final(job_id)
     assert job.state == spool_pb2.JOB_STATE_COMPLETED, job.state_message
@@ -254,7 +226,7 @@ async def test_released_by_card_at_the_node_to_cups_lpd(
     await cups_lpd.add_file_queue("floor2", out)
     serial, token = await admin.mfp_at("lpr", f"lpd://127.0.0.1:{cups_lpd.port}/floor2")
     document = pdf(f"lpd-{uuid.uuid4()}")
-    number = await print_over_ipps(fabric, document, "Expenses")
+    number = await fabric.print_job(document, "Expenses")
     job_id = await release_at_node_mfp(fabric, serial, token, number)
     job = await admin.wait_final(job_id)
     assert job.state == spool_pb2.JOB_STATE_COMPLETED, job.state_message

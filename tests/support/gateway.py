@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from printfabric.ipp import Attribute, IppClient, Operation, Tag, new_request
+
 from tests.support.processes import (
     STARTUP_SECONDS,
     ChildProcess,
@@ -62,6 +64,20 @@ class Fabric:
     def node_ca_cert(self) -> Path:
         """The CA of the demo node's own MFP certificate."""
         return self.home / "node" / "tls" / "ca.pem"
+
+    async def print_job(self, document: bytes, title: str, queue: str = "secure") -> int:
+        """Print-Job of a PDF over IPPS as the demo user; the job's number (IPP job-id)."""
+        uri = self.uri(queue, auth=False)
+        request = new_request(Operation.PRINT_JOB, uri, user=self.login)
+        request.operation_attributes.add(Attribute.name_("job-name", title))
+        request.operation_attributes.add(Attribute.mime_type("document-format", "application/pdf"))
+        async with IppClient(
+            uri, username=self.login, password=self.password, ssl_context=self.ssl_context()
+        ) as ipp:
+            reply = await ipp.request(request, document)
+        group = reply.group(Tag.JOB)
+        assert reply.code == 0 and group is not None, reply
+        return int(group["job-id"].value)  # type: ignore[arg-type]
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_cert))

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from printfabric.ipp import Attribute, IppClient, Operation, Tag, new_request
 
 from tests.support.cups import HOST, PrivateCupsd, require
@@ -106,3 +108,16 @@ class CupsLpd:
         if not reply.status.is_success:
             raise AssertionError(f"Get-Jobs on {queue}: {reply.status.keyword}")
         return [{attr.name: attr.value for attr in group} for group in reply.groups_of(Tag.JOB)]
+
+
+@pytest.fixture(scope="module")
+def cups_lpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CupsLpd]:
+    """One cupsd with cups-lpd in front of it for the module; each test adds its own queues."""
+    base = tmp_path_factory.mktemp("cups-lpd")
+    with PrivateCupsd(base / "cupsd") as cupsd:
+        server = CupsLpd(cupsd, base / "lpd")
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
