@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 from collections.abc import Iterator
@@ -116,6 +117,12 @@ def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
             "the gateway to listen",
             [process],
         )
+        wait_until(
+            lambda: _node_has_directory(_read(home / "node.log")),
+            STARTUP_SECONDS,
+            "the demo node to link and hold the directory (MFP log-ins answer from it)",
+            [process],
+        )
         creds = json.loads((home / "demo.json").read_text())
         yield Fabric(home, process, gateway_port, cloud_port, creds, node_mfp_port)
     finally:
@@ -127,3 +134,13 @@ def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+_LINKED = re.compile(r"directory revision (\d+), cloud's (\d+)")
+
+
+def _node_has_directory(log: str) -> bool:
+    """The node linked and holds the cloud's directory (a snapshot applied, or already current)."""
+    if "directory snapshot of revision" in log:
+        return True
+    return any(held == current for held, current in _LINKED.findall(log))
