@@ -8,14 +8,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from printfabric.durations import parse_seconds
+
 
 def parse_duration(value: str) -> timedelta:
-    """Parses '90s', '15m', '12h', '7d' or plain seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    value = value.strip()
-    if value and value[-1] in units:
-        return timedelta(seconds=float(value[:-1]) * units[value[-1]])
-    return timedelta(seconds=float(value))
+    """Parses '90s', '15m', '12h', '7d' or plain seconds (ValueError otherwise)."""
+    return timedelta(seconds=parse_seconds(value))
 
 
 def _size(value: str) -> int:

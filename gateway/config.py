@@ -7,22 +7,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from printfabric.durations import parse_seconds
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
 def _seconds(name: str, value: str) -> float:
-    text = value.strip().lower()
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
     try:
-        if text.endswith("ms"):
-            return float(text[:-2]) / 1000
-        if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
+        return parse_seconds(value)
     except ValueError as exc:
-        raise ConfigError(f"{name}={value!r} is not a duration (e.g. 15s, 2m)") from exc
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -8,21 +8,17 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from printfabric import durations
+
 from node.errors import ConfigError
 
 
 def parse_seconds(value: str) -> float:
-    """Parses '250ms', '90s', '15m', '2h' or plain seconds."""
-    text = value.strip().lower()
+    """Parses '250ms', '90s', '15m', '2h' or plain seconds; ConfigError otherwise."""
     try:
-        if text.endswith("ms"):
-            return float(text[:-2]) / 1000
-        units = {"s": 1, "m": 60, "h": 3600}
-        if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
+        return durations.parse_seconds(value)
     except ValueError as exc:
-        raise ConfigError(f"{value!r} is not a duration (e.g. 15s, 250ms, 2m)") from exc
+        raise ConfigError(str(exc)) from None
 
 
 def software_version() -> str:

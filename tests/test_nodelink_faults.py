@@ -46,7 +46,7 @@ from tests.support.processes import (
     cli,
     cli_json,
     free_port,
-    in_ci,
+    peer_missing,
     print_logs,
     read_only_sqlite,
     require_peer,
@@ -323,10 +323,7 @@ def fresh_postgres() -> Iterator[str]:
         try:
             url = stack.enter_context(postgres_server())
         except PostgresUnavailable as exc:
-            message = f"PostgreSQL is needed: {exc}"
-            if in_ci():
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
+            peer_missing(f"PostgreSQL is needed: {exc}")
         yield url
 
 

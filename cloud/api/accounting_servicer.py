@@ -9,11 +9,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from printfabric.v1 import accounting_pb2, accounting_pb2_grpc
 
-from cloud.api.convert import ts
+from cloud.api.convert import ts, usage_record
 from cloud.api.interceptor import caller
 from cloud.db.models import AccountingEntry
-from cloud.domain.accounting import Accounting, Period, UsageKind, UsageRecord, UsageTotals
-from cloud.errors import InvalidArgument
+from cloud.domain.accounting import Accounting, Period, UsageTotals
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -23,31 +22,6 @@ def _time(message: Any, field: str) -> datetime | None:
         return None
     value: Timestamp = getattr(message, field)
     return value.ToDatetime(tzinfo=UTC)
-
-
-def usage_record(entry: accounting_pb2.UsageEntry) -> UsageRecord:
-    try:
-        kind = UsageKind(entry.kind)
-    except ValueError as exc:
-        raise InvalidArgument("kind must be print, copy, scan or fax", reason="BAD_KIND") from exc
-    occurred = _time(entry, "occur_time")
-    if occurred is None:
-        raise InvalidArgument("every usage entry needs its occur_time")
-    return UsageRecord(
-        request_id=entry.request_id,
-        kind=kind,
-        user_login=entry.user_login,
-        occurred_at=occurred,
-        document_name=entry.document_name,
-        device_id=entry.device_id,
-        job_id=entry.job_id,
-        pages=entry.pages,
-        sheets=entry.sheets,
-        color_pages=entry.color_pages,
-        mono_pages=entry.mono_pages,
-        duplex=entry.duplex,
-        paper_size=entry.paper_size,
-    )
 
 
 def usage_entry(row: AccountingEntry) -> accounting_pb2.UsageEntry:

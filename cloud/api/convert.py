@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from printfabric.v1 import auth_pb2, device_pb2, directory_pb2, spool_pb2, tenant_pb2
+from printfabric.v1 import (
+    accounting_pb2,
+    auth_pb2,
+    device_pb2,
+    directory_pb2,
+    spool_pb2,
+    tenant_pb2,
+)
 
 from cloud.db.models import Device, Node, Printer, Tenant, User
+from cloud.domain.accounting import UsageKind, UsageRecord
 from cloud.domain.auth import Tokens
 from cloud.domain.devices import PrinterFields, decode_formats
 from cloud.domain.directory import UserFields, decode_rights
@@ -233,4 +241,41 @@ def submission(h: spool_pb2.JobHeader) -> JobSubmission:
         size_hint=h.size_hint,
         owner_login=h.owner_login,
         job_id=h.job_id,
+    )
+
+
+def usage_record(
+    entry: accounting_pb2.UsageEntry,
+    device_id: str = "",
+    default_time: datetime | None = None,
+) -> UsageRecord:
+    """A usage entry as the domain's record. device_id stands in when the entry names no device
+    (a node's batch); default_time when it has no occur_time (else that is INVALID_ARGUMENT)."""
+    try:
+        kind = UsageKind(entry.kind)
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"usage entry {entry.request_id}: kind must be print, copy, scan or fax",
+            reason="BAD_KIND",
+        ) from exc
+    if entry.HasField("occur_time"):
+        occurred = entry.occur_time.ToDatetime(tzinfo=UTC)
+    elif default_time is not None:
+        occurred = default_time
+    else:
+        raise InvalidArgument("every usage entry needs its occur_time")
+    return UsageRecord(
+        request_id=entry.request_id,
+        kind=kind,
+        user_login=entry.user_login,
+        occurred_at=occurred,
+        document_name=entry.document_name,
+        device_id=entry.device_id or device_id,
+        job_id=entry.job_id,
+        pages=entry.pages,
+        sheets=entry.sheets,
+        color_pages=entry.color_pages,
+        mono_pages=entry.mono_pages,
+        duplex=entry.duplex,
+        paper_size=entry.paper_size,
     )

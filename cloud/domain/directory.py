@@ -354,3 +354,43 @@ def _apply(user: User, change: UserFields) -> None:
         user.rights = encode_rights(change.rights)
     if change.disabled is not None:
         user.disabled = change.disabled
+
+
+async def acting_user(
+    session: AsyncSession,
+    principal: Principal,
+    login: str,
+    *,
+    naming: frozenset[PrincipalKind],
+    refused: str,
+    missing_login: str,
+    right: AccessRight | None = None,
+) -> User:
+    """The user a call is for: the calling user (login empty or their own), or the user that an
+    admin or a caller of one of the `naming` kinds names by login. Unknown, other-tenant and
+    disabled users are refused, and so is one without `right`."""
+    tenant_id = principal.require_tenant()
+    login = login.strip()
+    user: User | None
+    if principal.is_user and (not login or login.casefold() == principal.login.casefold()):
+        user = await session.get(User, principal.subject_id)
+    elif principal.kind in naming or principal.is_admin:
+        if not login:
+            raise InvalidArgument(missing_login)
+        user = (
+            await session.execute(
+                select(User).where(User.tenant_id == tenant_id, User.login_key == login.casefold())
+            )
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no user with login {login}", reason="UNKNOWN_USER")
+    else:
+        raise PermissionDenied(refused)
+    if user is None or user.tenant_id != tenant_id:
+        raise NotFound("user not found", reason="UNKNOWN_USER")
+    if user.disabled:
+        raise PermissionDenied(f"the account {user.login} is disabled", reason="USER_DISABLED")
+    if right is not None and right not in decode_rights(user.rights):
+        verb = {AccessRight.PRINT: "print", AccessRight.SCAN: "scan"}.get(right, right.name.lower())
+        raise PermissionDenied(f"{user.login} may not {verb}", reason=f"NO_{right.name}_RIGHT")
+    return user

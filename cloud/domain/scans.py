@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.engine import run_to_completion
 from cloud.db.models import Scan, ScanDestination, User
-from cloud.domain.directory import decode_rights
+from cloud.domain.directory import acting_user, decode_rights
 from cloud.domain.enums import AccessRight, PrincipalKind
 from cloud.domain.formats import StreamSniffer
 from cloud.domain.principal import Principal
@@ -356,30 +356,14 @@ class Scans:
 
     async def _user_for(self, session: AsyncSession, principal: Principal, login: str) -> User:
         """The user a scan call is for: the calling user, or whom an MFP or an admin names."""
-        tenant_id = principal.require_tenant()
-        login = login.strip()
-        user: User | None
-        if principal.is_user and (not login or login.casefold() == principal.login.casefold()):
-            user = await session.get(User, principal.subject_id)
-        elif principal.kind is PrincipalKind.MFP or principal.is_admin:
-            if not login:
-                raise InvalidArgument("name the user (user_login) the scan is for")
-            user = (
-                await session.execute(
-                    select(User).where(
-                        User.tenant_id == tenant_id, User.login_key == login.casefold()
-                    )
-                )
-            ).scalar_one_or_none()
-            if user is None:
-                raise NotFound(f"no user with login {login}", reason="UNKNOWN_USER")
-        else:
-            raise PermissionDenied("scanning is for users (for themselves), MFP devices and admins")
-        if user is None or user.tenant_id != tenant_id:
-            raise NotFound("user not found", reason="UNKNOWN_USER")
-        if user.disabled:
-            raise PermissionDenied(f"the account {user.login} is disabled", reason="USER_DISABLED")
-        return user
+        return await acting_user(
+            session,
+            principal,
+            login,
+            naming=frozenset({PrincipalKind.MFP}),
+            refused="scanning is for users (for themselves), MFP devices and admins",
+            missing_login="name the user (user_login) the scan is for",
+        )
 
     async def _by_request(
         self, session: AsyncSession, owner: User, request_id: str

@@ -18,7 +18,7 @@ from cloud.bus import delivery_topic, node_topic
 from cloud.db.engine import run_to_completion
 from cloud.db.models import Device, Job, Printer, Tenant, Upload, User
 from cloud.domain.devices import Devices, decode_formats
-from cloud.domain.directory import decode_rights
+from cloud.domain.directory import acting_user
 from cloud.domain.enums import AccessRight, DocumentFormat, JobState, PrincipalKind, QueueModel
 from cloud.domain.formats import StreamSniffer, count_pages, detect_format
 from cloud.domain.jobs import (
@@ -42,6 +42,9 @@ from cloud.errors import (
 
 _WRITE_BATCH = 1 << 20
 _UNKNOWN = (DocumentFormat.UNSPECIFIED, DocumentFormat.OCTET_STREAM)
+# Who may name the owner of a job: nodes submit for users; MFPs also release for them.
+_SUBMITTERS = frozenset({PrincipalKind.NODE})
+_RELEASERS = frozenset({PrincipalKind.NODE, PrincipalKind.MFP})
 
 
 class Spool:
@@ -358,37 +361,16 @@ class Spool:
     ) -> User:
         """The user a job belongs to: the caller, or whom a node, an admin or (when releasing)
         the MFP the user stands at names."""
-        tenant_id = principal.require_tenant()
-        acting_for_other = (
-            bool(owner_login) and owner_login.casefold() != principal.login.casefold()
+        naming = _RELEASERS if device_acts_for_user else _SUBMITTERS
+        return await acting_user(
+            session,
+            principal,
+            owner_login,
+            naming=naming,
+            refused="only users, nodes and admins submit jobs",
+            missing_login="owner_login is required when a node submits a job",
+            right=AccessRight.PRINT,
         )
-        if principal.is_user and not acting_for_other:
-            user = await session.get(User, principal.subject_id)
-        elif (
-            principal.kind is PrincipalKind.NODE
-            or principal.is_admin
-            or (device_acts_for_user and principal.kind is PrincipalKind.MFP)
-        ):
-            if not owner_login:
-                raise InvalidArgument("owner_login is required when a node submits a job")
-            user = (
-                await session.execute(
-                    select(User).where(
-                        User.tenant_id == tenant_id, User.login_key == owner_login.casefold()
-                    )
-                )
-            ).scalar_one_or_none()
-            if user is None:
-                raise NotFound(f"no user with login {owner_login}", reason="UNKNOWN_USER")
-        else:
-            raise PermissionDenied("only users, nodes and admins submit jobs")
-        if user is None or user.tenant_id != tenant_id:
-            raise NotFound("user not found")
-        if user.disabled:
-            raise PermissionDenied(f"the account {user.login} is disabled", reason="USER_DISABLED")
-        if AccessRight.PRINT not in decode_rights(user.rights):
-            raise PermissionDenied(f"{user.login} may not print", reason="NO_PRINT_RIGHT")
-        return user
 
     def _check_format(self, printer: Printer, fmt: DocumentFormat) -> None:
         allowed = decode_formats(printer.formats)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from printfabric.v1 import node_link_pb2
 
-from printfabric.v1 import accounting_pb2, node_link_pb2
-
-from cloud.domain.accounting import UsageKind, UsageRecord
 from cloud.domain.directory import decode_rights
 from cloud.domain.replication import ReplicaRecord
-from cloud.errors import InvalidArgument
 
 
 def replica_user(record: ReplicaRecord) -> node_link_pb2.ReplicaUser:
@@ -26,31 +22,4 @@ def replica_user(record: ReplicaRecord) -> node_link_pb2.ReplicaUser:
         pin_hash=u.pin_hash or "",
         card_hashes=record.card_hashes,
         revision=u.revision,
-    )
-
-
-def usage_record(entry: accounting_pb2.UsageEntry, device_id: str) -> UsageRecord:
-    try:
-        kind = UsageKind(entry.kind)
-    except ValueError as exc:
-        raise InvalidArgument(f"usage entry {entry.request_id} has no valid kind") from exc
-    occurred = (
-        entry.occur_time.ToDatetime(tzinfo=UTC)
-        if entry.HasField("occur_time")
-        else datetime.now(UTC)
-    )
-    return UsageRecord(
-        request_id=entry.request_id,
-        kind=kind,
-        user_login=entry.user_login,
-        occurred_at=occurred,
-        document_name=entry.document_name,
-        device_id=entry.device_id or device_id,
-        job_id=entry.job_id,
-        pages=entry.pages,
-        sheets=entry.sheets,
-        color_pages=entry.color_pages,
-        mono_pages=entry.mono_pages,
-        duplex=entry.duplex,
-        paper_size=entry.paper_size,
     )

@@ -30,7 +30,7 @@ from cloud.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from cloud.nodelink.convert import replica_user, usage_record
+from cloud.nodelink.convert import replica_user
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,8 @@ class NodeLink:
                 await self._job_status(msg.job_status)
             elif kind == "accounting_batch":
                 batch = msg.accounting_batch
-                records = [usage_record(e, self.node.id) for e in batch.entries]
+                received = self.rt.clock()
+                records = [convert.usage_record(e, self.node.id, received) for e in batch.entries]
                 await run_to_completion(record_usage(self.rt, self.node.tenant_id, records))
             elif kind == "job_spooled":
                 raise FailedPrecondition(
