@@ -18,6 +18,7 @@ from node.config import NodeConfig
 from node.credential import Card, Credential, LoginPassword, Pin
 from node.errors import AuthRefused, NodeError
 from node.jobs import spooled_counts
+from node.lpd import lpd_counts
 
 CONFIG_HELP = """\
 configuration (environment):
@@ -37,6 +38,21 @@ configuration (environment):
   PF_NODE_MFP_SESSION   how long a user stays logged in at an MFP (default 15m)
   PF_NODE_DELIVERY_TIMEOUT
                         per step of a delivery to a printer (default 60s)
+  PF_NODE_LPD_LISTEN    the LPD server's address (default 127.0.0.1:5515; in production
+                        0.0.0.0:515; off: none). LPD is plain TCP: keep it on the site's LAN
+  PF_NODE_LPD_UNKNOWN_USER
+                        refuse (default) or park a job whose P line names an unknown login
+  PF_NODE_LPD_MAX_CONTROL, PF_NODE_LPD_MAX_JOB
+                        size limits of a control file and of a job (default 16k, 4G)
+  PF_NODE_LPD_IDLE_TIMEOUT, PF_NODE_LPD_MAX_PER_PEER, PF_NODE_LPD_HOLD
+                        60s; 16 connections per client address; how long a job waits for its
+                        release (default 48h)
+  PF_NODE_JBA_DEVICES   Xerox devices whose JBA log is collected: NAME=https://HOST/PATH,...
+  PF_NODE_JBA_INTERVAL, PF_NODE_JBA_TIMEOUT
+                        how often the logs are fetched (default 5m), per fetch (default 30s)
+  PF_NODE_JBA_CA        the CA certificate(s) of the devices' HTTPS (default: the system's)
+  PF_NODE_JBA_USER, PF_NODE_JBA_PASSWORD_FILE
+                        the devices' log-in (HTTP Basic), the password in a file
 """
 
 
@@ -124,6 +140,7 @@ async def _status(config: NodeConfig, as_json: bool) -> int:
         state = await node.replica.state()
         outbox = await node.outbox.counts()
         jobs = await spooled_counts(node.db)
+        lpd_jobs = await lpd_counts(node.db)
     report: dict[str, Any] = {
         "home": str(config.home),
         "node_id": state.node_id,
@@ -135,6 +152,7 @@ async def _status(config: NodeConfig, as_json: bool) -> int:
         "snapshot_in_progress": state.staging_revision,
         "outbox": {"total": sum(outbox.values()), **outbox},
         "spooled_jobs": {"total": sum(jobs.values()), **jobs},
+        "lpd_jobs": {"total": sum(lpd_jobs.values()), **lpd_jobs},
     }
     if as_json:
         print(json.dumps(report, indent=2))

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from printfabric.lpd import LpdLimits, LpdServer
+
 from node.bearer import BearerToken
 from node.config import NodeConfig
 from node.db import NodeDatabase
+from node.errors import ConfigError
 from node.jobs import JobDesk
 from node.link import NodeLink
+from node.lpd import LpdUploads, NodeLpd
 from node.mfp import RunningMfpApi, running_mfp_api
 from node.outbox import Outbox
 from node.replica import Replica
@@ -29,8 +34,16 @@ class Node:
     outbox: Outbox
     jobs: JobDesk
     link: NodeLink
+    lpd_handler: NodeLpd
+    uploads: LpdUploads
     # The MFP API while the node runs (running_node) with one configured.
     mfp: RunningMfpApi | None = None
+    # The LPD server while the node runs with one configured.
+    lpd: LpdServer | None = None
+
+    @property
+    def lpd_port(self) -> int | None:
+        return self.lpd.port if self.lpd else None
 
     @property
     def mfp_port(self) -> int | None:
@@ -50,30 +63,70 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     try:
         replica = Replica(db)
         outbox = Outbox(db)
-        jobs = JobDesk(config, db, outbox, BearerToken(config))
+        bearer = BearerToken(config)
+        jobs = JobDesk(config, db, outbox, bearer)
         link = NodeLink(config, replica, outbox, jobs)
-        yield Node(config, db, replica, outbox, jobs, link)
+        handler = NodeLpd(config, db, outbox)
+        uploads = LpdUploads(config, db, outbox, bearer, handler.stored)
+        yield Node(config, db, replica, outbox, jobs, link, handler, uploads)
     finally:
         await db.close()
 
 
 @contextlib.asynccontextmanager
 async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
-    """A node whose link (and MFP API, unless config.mfp_listen is empty) runs in the
-    background until the block ends (then stops cleanly)."""
+    """A node whose link, LPD uploads (and MFP API and LPD server, unless their listen address
+    is empty) run in the background until the block ends (then stop cleanly)."""
     async with open_node(config) as node, contextlib.AsyncExitStack() as stack:
         if config.mfp_listen:
             node.mfp = await stack.enter_async_context(
-                running_mfp_api(config, node.replica, node.link)
+                running_mfp_api(config, node.replica, node.link, node.db, node.jobs)
             )
-        task = asyncio.create_task(node.link.run(), name="nodelink")
+        if config.lpd_listen:
+            node.lpd = await stack.enter_async_context(_serving_lpd(node))
+        tasks = [
+            asyncio.create_task(node.link.run(), name="nodelink"),
+            asyncio.create_task(
+                node.uploads.run(node.link.connected, lambda: node.link.channel),
+                name="lpd-uploads",
+            ),
+        ]
         try:
             yield node
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await node.jobs.close()
+
+
+@contextlib.asynccontextmanager
+async def _serving_lpd(node: Node) -> AsyncIterator[LpdServer]:
+    """The LPD server on config.lpd_listen; files still arriving live in <spool>/incoming, which
+    a start empties (what a crash left there never became a job)."""
+    config = node.config
+    incoming = config.lpd_spool_dir / "incoming"
+    await asyncio.to_thread(shutil.rmtree, incoming, True)
+    limits = LpdLimits(
+        max_control_bytes=config.lpd_max_control_bytes,
+        max_job_bytes=config.lpd_max_job_bytes,
+        idle_timeout=config.lpd_idle_timeout,
+        max_connections_per_peer=config.lpd_max_connections_per_peer,
+    )
+    server = LpdServer(node.lpd_handler, incoming, limits)
+    try:
+        await server.start(config.lpd_host, config.lpd_port)
+    except OSError as exc:
+        raise ConfigError(
+            f"the LPD server cannot listen on {config.lpd_listen}: {exc.strerror} "
+            "(set PF_NODE_LPD_LISTEN; port 515 needs root or CAP_NET_BIND_SERVICE)"
+        ) from exc
+    try:
+        yield server
+    finally:
+        await server.close()
 
 
 async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
@@ -82,5 +135,7 @@ async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
         log.info("printfabric-node %s up (home %s)", config.serial_number, config.home)
         if node.mfp is not None:
             log.info("MFP API at %s (devices trust %s)", node.mfp.url, node.mfp.ca_cert)
+        if node.lpd is not None:
+            log.info("LPD server on %s:%d", config.lpd_host, node.lpd.port)
         await stop.wait()
         log.info("stopping")

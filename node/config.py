@@ -29,6 +29,17 @@ def software_version() -> str:
 
 
 @dataclass(frozen=True)
+class JbaDevice:
+    """A Xerox device whose Job Based Accounting log the node collects."""
+
+    # A name of the operator's choice (unique on the node): keys the collector's cursor and
+    # the records' ids.
+    name: str
+    # https://HOST[:PORT]/PATH of the device's accounting log export.
+    url: str
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything the node process needs; the access token never appears in its repr."""
 
@@ -69,6 +80,27 @@ class NodeConfig:
     mfp_offline_grace: float = 24 * 3600.0
     # Bounds each step of a delivery to a printer (connect, a write, an answer, an IPP job).
     delivery_timeout: float = 60.0
+    # The LPD server (RFC 1179, plain TCP as the protocol is): host:port, port 0 for any free
+    # port, "" for none. Built in code the default is an ephemeral port; from the environment
+    # it is 127.0.0.1:5515 (515 in production: PF_NODE_LPD_LISTEN=0.0.0.0:515).
+    lpd_listen: str = "127.0.0.1:0"
+    # A job whose P line names a login the replica does not know: "refuse" it (negative ack)
+    # or "park" it (kept, and held once the user appears in the directory).
+    lpd_unknown_user: str = "refuse"
+    lpd_max_control_bytes: int = 16 * 1024
+    lpd_max_job_bytes: int = 4 << 30
+    lpd_idle_timeout: float = 60.0
+    lpd_max_connections_per_peer: int = 16
+    # How long a held or parked LPD job waits at the node for its release.
+    lpd_hold_seconds: float = 48 * 3600.0
+    # JBA accounting: the devices, how often their logs are fetched, the CA that signs their
+    # certificates (default: the system's), and the log-in the logs need (HTTP Basic).
+    jba_devices: tuple[JbaDevice, ...] = ()
+    jba_interval: float = 300.0
+    jba_ca: Path | None = None
+    jba_user: str = ""
+    jba_password: str = field(default="", repr=False)
+    jba_timeout: float = 30.0
 
     @property
     def db_path(self) -> Path:
@@ -93,6 +125,19 @@ class NodeConfig:
     @property
     def mfp_port(self) -> int:
         return int(self.mfp_listen.rpartition(":")[2])
+
+    @property
+    def lpd_spool_dir(self) -> Path:
+        """Jobs received over LPD (released jobs from the cloud are in spool_dir)."""
+        return self.home / "lpd"
+
+    @property
+    def lpd_host(self) -> str:
+        return self.lpd_listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def lpd_port(self) -> int:
+        return int(self.lpd_listen.rpartition(":")[2])
 
     @property
     def database_url(self) -> str:
@@ -135,7 +180,9 @@ class NodeConfig:
             backoff_max=_positive(env, "PF_NODE_BACKOFF_MAX", d.backoff_max),
             outbox_poll_seconds=_positive(env, "PF_NODE_OUTBOX_POLL", d.outbox_poll_seconds),
             remote_auth_timeout=_positive(env, "PF_NODE_REMOTE_AUTH_TIMEOUT", 5.0),
-            mfp_listen=_listen(env.get("PF_NODE_MFP_LISTEN", "127.0.0.1:9443")),
+            mfp_listen=_listen(
+                env.get("PF_NODE_MFP_LISTEN", "127.0.0.1:9443"), "PF_NODE_MFP_LISTEN"
+            ),
             mfp_tls_cert=cert,
             mfp_tls_key=key,
             mfp_hostnames=_hostnames(env),
@@ -144,6 +191,23 @@ class NodeConfig:
             else None,
             mfp_session_seconds=_positive(env, "PF_NODE_MFP_SESSION", d.mfp_session_seconds),
             delivery_timeout=_positive(env, "PF_NODE_DELIVERY_TIMEOUT", d.delivery_timeout),
+            lpd_listen=_listen(
+                env.get("PF_NODE_LPD_LISTEN", "127.0.0.1:5515"), "PF_NODE_LPD_LISTEN"
+            ),
+            lpd_unknown_user=_choice(env, "PF_NODE_LPD_UNKNOWN_USER", ("refuse", "park")),
+            lpd_max_control_bytes=_size(env, "PF_NODE_LPD_MAX_CONTROL", d.lpd_max_control_bytes),
+            lpd_max_job_bytes=_size(env, "PF_NODE_LPD_MAX_JOB", d.lpd_max_job_bytes),
+            lpd_idle_timeout=_positive(env, "PF_NODE_LPD_IDLE_TIMEOUT", d.lpd_idle_timeout),
+            lpd_max_connections_per_peer=int(
+                _size(env, "PF_NODE_LPD_MAX_PER_PEER", d.lpd_max_connections_per_peer)
+            ),
+            lpd_hold_seconds=_positive(env, "PF_NODE_LPD_HOLD", d.lpd_hold_seconds),
+            jba_devices=_jba_devices(env.get("PF_NODE_JBA_DEVICES", "")),
+            jba_interval=_positive(env, "PF_NODE_JBA_INTERVAL", d.jba_interval),
+            jba_ca=Path(env["PF_NODE_JBA_CA"]).resolve() if env.get("PF_NODE_JBA_CA") else None,
+            jba_user=env.get("PF_NODE_JBA_USER", "").strip(),
+            jba_password=_secret_file(env, "PF_NODE_JBA_PASSWORD_FILE"),
+            jba_timeout=_positive(env, "PF_NODE_JBA_TIMEOUT", d.jba_timeout),
         )
 
 
@@ -169,17 +233,66 @@ def _token(env: Mapping[str, str]) -> str:
     return inline.strip()
 
 
-def _listen(value: str) -> str:
-    """host:port ([v6]:port), port 0 for any free one; "" or "off" for no MFP API."""
+def _listen(value: str, name: str) -> str:
+    """host:port ([v6]:port), port 0 for any free one; "" or "off" for no listener."""
     text = value.strip()
     if text.lower() in ("", "off", "none"):
         return ""
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(
-            f"PF_NODE_MFP_LISTEN={value!r} is not host:port (e.g. 0.0.0.0:9443), or off"
-        )
+        raise ConfigError(f"{name}={value!r} is not host:port (e.g. 0.0.0.0:9443), or off")
     return text
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _size(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive count or byte size: 100, 64k, 100M, 4G (binary units)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    number, unit = text.rstrip("kKmMgGbB"), text[len(text.rstrip("kKmMgGbB")) :].lower()
+    unit = unit.removesuffix("b") if unit != "b" else ""
+    if not number.isdigit() or unit not in _SIZE_UNITS or int(number) <= 0:
+        raise ConfigError(f"{name}={text!r} is not a positive size such as 64k, 100M or 4G")
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value
+
+
+def _secret_file(env: Mapping[str, str], name: str) -> str:
+    path = env.get(name, "")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name} {path}: {exc.strerror}") from exc
+
+
+def _jba_devices(value: str) -> tuple[JbaDevice, ...]:
+    """NAME=https://HOST[:PORT]/PATH, comma-separated."""
+    devices: list[JbaDevice] = []
+    for item in (i.strip() for i in value.split(",")):
+        if not item:
+            continue
+        name, sep, url = item.partition("=")
+        name, url = name.strip(), url.strip()
+        if not sep or not name or not url.lower().startswith("https://"):
+            raise ConfigError(
+                f"PF_NODE_JBA_DEVICES: {item!r} is not NAME=https://HOST/PATH "
+                "(the JBA log is fetched over HTTPS only)"
+            )
+        if any(d.name == name for d in devices):
+            raise ConfigError(f"PF_NODE_JBA_DEVICES: the name {name!r} is used twice")
+        devices.append(JbaDevice(name, url))
+    return tuple(devices)
 
 
 def _cert_pair(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:

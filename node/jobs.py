@@ -14,12 +14,13 @@ from printfabric.formats import mime_type
 from printfabric.v1 import device_pb2, device_pb2_grpc, spool_pb2, spool_pb2_grpc
 from sqlalchemy import func, select
 
+from node import lpd
 from node.bearer import BearerToken
 from node.config import NodeConfig
 from node.db import NodeDatabase
 from node.delivery import JobOrder, NodePrinter, SpoolFile
 from node.errors import DeliveryFailed
-from node.models import SpooledJob
+from node.models import LpdJob, SpooledJob
 from node.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,56 @@ class JobDesk:
         """What the cloud's welcome says: the node's name and the printers it delivers for."""
         self.node_name = node_name or self.config.serial_number
         self.printers = {p.printer_id: p for p in printers}
+
+    def print_local(self, job_id: str, printer: NodePrinter) -> bool:
+        """Prints a held LPD job from the node's disk on a device's printer, without the cloud
+        (released at an MFP of this site while the cloud is away or before the upload ended).
+        False if the job is already being handled."""
+        if job_id in self._tasks:
+            return False
+        task = asyncio.create_task(self._print_local(job_id, printer), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+        return True
+
+    async def _print_local(self, job_id: str, printer: NodePrinter) -> None:
+        try:
+            claimed = await self._claim(job_id)
+            if claimed is None:
+                return
+            order, path, document_format = claimed
+            order = JobOrder(
+                order.job_id,
+                order.number,
+                order.title,
+                order.owner_login,
+                printer.printer_id,
+                order.size,
+                order.sha256,
+            )
+            await self._deliver(order, printer, path, document_format, local=True)
+        except Exception:
+            log.exception("job %s: local delivery failed; it stays held", job_id)
+            await self._unclaim(job_id)
+
+    async def _claim(self, job_id: str) -> tuple[JobOrder, Path, str] | None:
+        """Takes a held LPD job for printing (held -> printing, atomically, so one release
+        prints it once): its order, data file and MIME type; None if it is not held here."""
+        async with self.db.session() as session, session.begin():
+            row = await session.get(LpdJob, job_id)
+            if row is None or row.state != lpd.HELD or not row.path:
+                return None
+            row.state, row.updated_at = lpd.PRINTING, datetime.now(UTC)
+            order = JobOrder(
+                row.job_id, row.number, row.title, row.owner_login, "", row.size, row.sha256
+            )
+            return order, Path(row.path), mime_type(row.document_format)
+
+    async def _unclaim(self, job_id: str) -> None:
+        async with self.db.session() as session, session.begin():
+            row = await session.get(LpdJob, job_id)
+            if row is not None and row.state == lpd.PRINTING and row.path:
+                row.state = lpd.HELD
 
     def released(self, order: JobOrder, channel: grpc.aio.Channel) -> None:
         """Starts handling a released job unless it is already being handled."""
@@ -103,6 +154,17 @@ class JobDesk:
             if await session.get(SpooledJob, order.job_id) is not None:
                 # Sent again on a reconnect: this node already holds (or held) it.
                 return
+        local = await self._claim(order.job_id)
+        if local is not None:
+            # A job this node took over LPD: its data is here already.
+            _, path, document_format = local
+            try:
+                printer = await self._printer(order.printer_id, channel)
+            except BaseException:
+                await self._unclaim(order.job_id)
+                raise
+            await self._deliver(order, printer, path, document_format, local=True)
+            return
         try:
             printer = await self._printer(order.printer_id, channel)
             path, document_format = await self._download(order, channel)
@@ -181,7 +243,13 @@ class JobDesk:
             raise
 
     async def _deliver(
-        self, order: JobOrder, printer: NodePrinter, path: Path, document_format: str
+        self,
+        order: JobOrder,
+        printer: NodePrinter,
+        path: Path,
+        document_format: str,
+        *,
+        local: bool = False,
     ) -> None:
         """Sends the spooled job to its printer (lpd, socket, ipp/ipps or file), reports the
         outcome through the outbox and deletes the data."""
@@ -211,8 +279,12 @@ class JobDesk:
             return
         except BaseException:
             # Canceled (job_canceled, or the node stopping) or a bug: nothing recorded, so the
-            # cloud sends the job again on the next connect; the data goes.
-            await _remove(str(path))
+            # cloud sends the job again on the next connect; the data goes, unless it is an
+            # LPD job's own copy, which is held again.
+            if local:
+                await self._unclaim(order.job_id)
+            else:
+                await _remove(str(path))
             raise
         log.info(
             "job %s delivered to %s: %s",
@@ -251,6 +323,11 @@ class JobDesk:
                 )
                 session.add(row)
             row.path, row.state = path, state
+            local = await session.get(LpdJob, order.job_id)
+            if local is not None:
+                local.path, local.state_message = "", message
+                local.state = lpd.PRINTED if state == COMPLETED else lpd.FAILED
+                local.updated_at = datetime.now(UTC)
             await self.outbox.enqueue_job_status(order.job_id, report, message, session=session)
 
 

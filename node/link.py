@@ -23,6 +23,7 @@ from node.config import NodeConfig
 from node.credential import Credential
 from node.errors import NodeError
 from node.jobs import JobDesk
+from node.lpd import record_queues
 from node.outbox import Outbox, SentLog
 from node.replica import Replica, ReplicaUser
 
@@ -108,6 +109,12 @@ class NodeLink:
         # Whether the current attempt got as far as a welcome.
         self._welcomed = False
         self._auth_waiting: dict[str, asyncio.Future[RemoteAuthResult]] = {}
+
+    @property
+    def channel(self) -> grpc.aio.Channel | None:
+        """The channel of the link while it is up (for calls beside the stream)."""
+        conn = self._conn
+        return conn.channel if conn is not None and self.connected.is_set() else None
 
     async def run(self) -> None:
         """Runs until cancelled; no failure of the cloud or the network ends it."""
@@ -221,6 +228,7 @@ class NodeLink:
                 welcome.config.display_name,
                 [convert.node_printer(p) for p in welcome.config.printers],
             )
+            await record_queues(self.jobs.db, welcome.config.queues)
         self._conn = conn
         self.connected.set()
         self._welcomed = True

@@ -29,9 +29,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from printfabric.formats import mime_type
 from printfabric.https import listen_socket, serving
 from printfabric.mfp import DeviceContext, MfpError, UserContext, build_mfp_app, models
 from printfabric.mfp.backend import Download
@@ -40,12 +42,18 @@ from printfabric.mfp.errors import from_grpc
 from printfabric.mfp.tokens import UserTokenSigner, load_or_create_key
 from printfabric.tls import TlsFiles, ensure_dev_pki
 from printfabric.v1 import common_pb2, device_pb2
+from sqlalchemy import select
 
+from node import lpd
 from node.channel import open_channel
 from node.config import NodeConfig
 from node.credential import Card, Credential, LoginPassword, Pin
+from node.db import NodeDatabase
+from node.delivery import NodePrinter
 from node.errors import AuthRefused, ConfigError
+from node.jobs import JobDesk
 from node.link import NodeLink
+from node.models import DevicePrinter, LpdJob
 from node.replica import Replica, ReplicaUser
 
 log = logging.getLogger(__name__)
@@ -268,6 +276,8 @@ class NodeMfpBackend(CloudMfpBackend):
         limiter: AttemptLimiter,
         sessions: DeviceSessions,
         check_timeout: float = 5.0,
+        db: NodeDatabase | None = None,
+        jobs: JobDesk | None = None,
     ) -> None:
         super().__init__(channel, signer)
         self.company_code = company_code
@@ -276,6 +286,9 @@ class NodeMfpBackend(CloudMfpBackend):
         self.limiter = limiter
         self.sessions = sessions
         self.check_timeout = check_timeout
+        # Where LPD jobs held at this node are (listed, released and deleted here too).
+        self.db = db
+        self.jobs = jobs
 
     # Tenant and device checks ----------------------------------------------------------------
 
@@ -305,7 +318,7 @@ class NodeMfpBackend(CloudMfpBackend):
         if known and not self._online():
             return token
         try:
-            await self.devices.GetDeviceConfig(
+            reply = await self.devices.GetDeviceConfig(
                 device_pb2.GetDeviceConfigRequest(),
                 metadata=token.metadata,
                 timeout=self.check_timeout,
@@ -324,7 +337,39 @@ class NodeMfpBackend(CloudMfpBackend):
                 retry_after=30,
             ) from None
         await self.sessions.confirmed(device.token, token)
+        await self._remember_printer(token.device_id, reply.printer)
         return token
+
+    async def _remember_printer(self, device_id: str, printer: device_pb2.Printer) -> None:
+        if self.db is None or not printer.printer_id:
+            return
+        async with self.db.session() as session, session.begin():
+            row = await session.get(DevicePrinter, device_id)
+            if row is None:
+                row = DevicePrinter(device_id=device_id)
+                session.add(row)
+            row.printer_id, row.name, row.device_uri = (
+                printer.printer_id,
+                printer.name,
+                printer.device_uri,
+            )
+            row.updated_at = datetime.now(UTC)
+
+    async def _device_printer(self, device_id: str) -> NodePrinter:
+        """The printer a device prints on, as the cloud last said; 503 if never said."""
+        row = None
+        if self.db is not None:
+            async with self.db.session() as session, session.begin():
+                row = await session.get(DevicePrinter, device_id)
+        if row is None or not row.device_uri:
+            raise MfpError(
+                503,
+                "PRINTER_UNKNOWN",
+                "this node does not know yet which printer this device prints on; try again "
+                "when the cloud is reachable",
+                retry_after=30,
+            )
+        return NodePrinter(row.printer_id, row.name, row.device_uri)
 
     # Devices ---------------------------------------------------------------------------------
 
@@ -429,25 +474,118 @@ class NodeMfpBackend(CloudMfpBackend):
 
     # Forwarded as they are, for this tenant's devices only -------------------------------------
 
+    # Jobs: the cloud's, and the LPD jobs this node holds (also while the cloud is away) --------
+
+    async def _device(self, device: DeviceContext) -> DeviceToken:
+        """The device token: checked by the cloud's own answer to the call when online, by the
+        node's memory of confirmed sessions when not."""
+        return self._own(device) if self._online() else await self._verified(device)
+
     async def list_jobs(self, device: DeviceContext, user: UserContext) -> list[models.JobInfo]:
-        self._own(device)
-        return await super().list_jobs(device, user)
+        await self._device(device)
+        cloud: list[models.JobInfo] = []
+        if self._online():
+            try:
+                cloud = await super().list_jobs(device, user)
+            except MfpError as exc:
+                if exc.status != 503:
+                    raise
+        known = {job.job_id for job in cloud}
+        local = [_local_info(r) for r in await self._local_jobs(user.login)]
+        return cloud + [job for job in local if job.job_id not in known]
 
     async def release(
         self, device: DeviceContext, user: UserContext, body: models.ReleaseRequest
     ) -> list[models.JobInfo]:
-        self._own(device)
-        return await super().release(device, user, body)
+        token = await self._device(device)
+        local = {r.job_id: r for r in await self._local_jobs(user.login)}
+        online = self._online()
+        chosen = list(local) if body.all else [i for i in body.job_ids if i in local]
+        # An uploaded job goes through the cloud when it can be asked (it may be released at
+        # another site too); the others are printed from here.
+        here = [local[i] for i in chosen if not (online and local[i].uploaded)]
+        here_ids = {r.job_id for r in here}
+        others = [i for i in body.job_ids if i not in here_ids]
+        if others and not online:
+            raise MfpError(
+                503,
+                "CLOUD_UNREACHABLE",
+                "the cloud is unreachable: only jobs held at this node can be printed now",
+                retry_after=30,
+            )
+        released: list[models.JobInfo] = []
+        if here:
+            assert self.jobs is not None
+            printer = await self._device_printer(token.device_id)
+            for row in here:
+                self.jobs.print_local(row.job_id, printer)
+                released.append(
+                    _local_info(row).model_copy(
+                        update={"state": "released", "state_message": f"Sent to {printer.name}"}
+                    )
+                )
+        if online and (others or body.all):
+            request = models.ReleaseRequest(job_ids=others, all=body.all)
+            released.extend(await super().release(device, user, request))
+        return released
 
     async def delete_job(
         self, device: DeviceContext, user: UserContext, job_id: str
     ) -> models.JobInfo:
-        self._own(device)
-        return await super().delete_job(device, user, job_id)
+        await self._device(device)
+        local = {r.job_id: r for r in await self._local_jobs(user.login)}
+        if job_id not in local:
+            return await super().delete_job(device, user, job_id)
+        assert self.db is not None and self.jobs is not None
+        async with self.db.session() as session, session.begin():
+            row = await session.get(LpdJob, job_id)
+            if row is None or row.state not in lpd.WAITING:
+                raise MfpError(
+                    409, "JOB_NOT_HELD", f"job {row.number if row else job_id} is no longer held"
+                )
+            await lpd.drop(
+                row,
+                lpd.DELETED,
+                f"Deleted at the printer by {user.login}",
+                self.jobs.outbox,
+                session,
+            )
+        return _local_info(row).model_copy(update={"state": "canceled"})
 
     async def download(self, device: DeviceContext, user: UserContext, job_id: str) -> Download:
-        self._own(device)
-        return await super().download(device, user, job_id)
+        await self._device(device)
+        local = {r.job_id: r for r in await self._local_jobs(user.login)}
+        row = local.get(job_id)
+        if row is None:
+            return await super().download(device, user, job_id)
+        try:
+            fh = await asyncio.to_thread(Path(row.path).open, "rb")
+        except FileNotFoundError:
+            raise MfpError(404, "UNKNOWN_JOB", f"job {job_id} not found") from None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+                    yield chunk
+            finally:
+                await asyncio.to_thread(fh.close)
+
+        return Download(_local_info(row), mime_type(row.document_format), chunks())
+
+    async def _local_jobs(self, login: str) -> list[LpdJob]:
+        """The user's LPD jobs held at this node, oldest first."""
+        if self.db is None:
+            return []
+        async with self.db.session() as session, session.begin():
+            return list(
+                (
+                    await session.scalars(
+                        select(LpdJob)
+                        .where(LpdJob.owner_key == login.casefold(), LpdJob.state == lpd.HELD)
+                        .order_by(LpdJob.received_at)
+                    )
+                ).all()
+            )
 
     async def scan_profiles(
         self, device: DeviceContext, user: UserContext
@@ -469,6 +607,22 @@ class NodeMfpBackend(CloudMfpBackend):
     ) -> models.AccountingReceipt:
         self._own(device)
         return await super().record_usage(device, body)
+
+
+def _local_info(row: LpdJob) -> models.JobInfo:
+    return models.JobInfo(
+        job_id=row.job_id,
+        number=row.number,
+        title=row.title,
+        state="held",
+        state_message=row.state_message,
+        owner=row.owner_login,
+        queue=row.queue,
+        format=mime_type(row.document_format),
+        pages=0,
+        size=row.size,
+        created_at=row.received_at,
+    )
 
 
 def _node_credential(body: models.UserLogin) -> Credential:
@@ -545,7 +699,11 @@ def _listen_socket(config: NodeConfig) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def running_mfp_api(
-    config: NodeConfig, replica: Replica, link: NodeLink | None
+    config: NodeConfig,
+    replica: Replica,
+    link: NodeLink | None,
+    db: NodeDatabase | None = None,
+    jobs: JobDesk | None = None,
 ) -> AsyncIterator[RunningMfpApi]:
     """Serves the MFP API on config.mfp_listen (port 0: any free port) until the block ends."""
     try:
@@ -575,6 +733,8 @@ async def running_mfp_api(
             ),
             sessions=sessions,
             check_timeout=config.remote_auth_timeout,
+            db=db,
+            jobs=jobs,
         )
         app = build_mfp_app(backend, title="PrintFabric node MFP API")
         sock = _listen_socket(config)

@@ -125,3 +125,77 @@ class SpooledJob(Base):
     # 'waiting' (spooled, not delivered), 'completed', 'failed', 'canceled'.
     state: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NodeQueue(Base):
+    """A print queue of the tenant, as the cloud's welcome last named them: the queues the
+    node's LPD server takes jobs for (kept, so it still knows them while the cloud is away)."""
+
+    __tablename__ = "node_queues"
+
+    # Case-folded name: LPD queue names are matched case-insensitively.
+    name_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    printer_id: Mapped[str] = mapped_column(String(64))
+
+
+class LpdJob(Base):
+    """A job a workstation sent to the node over LPD: held on the node's disk until released at
+    a device, and registered with (then uploaded to) the cloud under the same id."""
+
+    __tablename__ = "lpd_jobs"
+
+    # 32 hex digits, made by the node; the cloud's job has the same id.
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The number the node answered in queue listings (the LPD job number).
+    number: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(256))
+    owner_login: Mapped[str] = mapped_column(String(256), index=True)
+    # Case-folded login (the replica's login_key), for listing a user's jobs.
+    owner_key: Mapped[str] = mapped_column(String(256), index=True)
+    title: Mapped[str] = mapped_column(String(512), default="")
+    # The sending host (control file H line) and its address.
+    origin: Mapped[str] = mapped_column(String(512), default="")
+    # DocumentFormat (0: unknown; the cloud detects it from the bytes).
+    document_format: Mapped[int] = mapped_column(Integer, default=0)
+    copies: Mapped[int] = mapped_column(Integer, default=1)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # The data file in the spool folder; empty once the data is gone.
+    path: Mapped[str] = mapped_column(String(1024), default="")
+    # 'held' (waiting for release), 'parked' (owner unknown to the replica yet), 'printing',
+    # 'printed', 'failed', 'deleted', 'expired'.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    state_message: Mapped[str] = mapped_column(String(512), default="")
+    # The cloud has the data (releasable anywhere in the tenant).
+    uploaded: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JbaCursor(Base):
+    """How far the JBA collector got in one device's accounting log: records up to here are in
+    the outbox (written in the same transaction as the records they cover)."""
+
+    __tablename__ = "jba_cursors"
+
+    # The device's name in PF_NODE_JBA_DEVICES.
+    device: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # The highest Job Index taken, and the start time of that record (a device that resets
+    # its index is recognised by an older start time).
+    last_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_key: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DevicePrinter(Base):
+    """The printer an MFP prints on, as the cloud last said (so the node releases LPD jobs to
+    it while the cloud is away)."""
+
+    __tablename__ = "device_printers"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    printer_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(256))
+    device_uri: Mapped[str] = mapped_column(String(1024))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

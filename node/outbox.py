@@ -18,6 +18,7 @@ from node.models import OutboxRecord
 
 ACCOUNTING = "accounting"
 JOB_STATUS = "job_status"
+JOB_SPOOLED = "job_spooled"
 # NodeLink carries at most 500 usage entries per AccountingBatch.
 MAX_BATCH = 500
 
@@ -25,7 +26,8 @@ MAX_BATCH = 500
 @dataclass(frozen=True)
 class PendingRecord:
     id: int
-    # ACCOUNTING (payload: an AccountingBatch) or JOB_STATUS (payload: a JobStatusReport).
+    # ACCOUNTING (payload: an AccountingBatch), JOB_STATUS (a JobStatusReport) or JOB_SPOOLED
+    # (a NodeJobSpooled; batch_id is the job's id).
     kind: str
     batch_id: str
     payload: bytes
@@ -36,6 +38,10 @@ class PendingRecord:
         if self.kind == ACCOUNTING:
             return node_link_pb2.ConnectRequest(
                 accounting_batch=node_link_pb2.AccountingBatch.FromString(self.payload)
+            )
+        if self.kind == JOB_SPOOLED:
+            return node_link_pb2.ConnectRequest(
+                job_spooled=node_link_pb2.NodeJobSpooled.FromString(self.payload)
             )
         return node_link_pb2.ConnectRequest(
             job_status=node_link_pb2.JobStatusReport.FromString(self.payload)
@@ -57,15 +63,22 @@ class Outbox:
         # Set when this process adds a record, so the link sends it without waiting for a poll.
         self.changed = asyncio.Event()
 
-    async def enqueue_usage(self, entries: Sequence[accounting_pb2.UsageEntry]) -> list[str]:
-        """Queues usage entries in batches of at most 500; returns the new batch ids."""
+    async def enqueue_usage(
+        self,
+        entries: Sequence[accounting_pb2.UsageEntry],
+        session: AsyncSession | None = None,
+    ) -> list[str]:
+        """Queues usage entries in batches of at most 500; returns the new batch ids.
+
+        With a session, the records join the caller's transaction (the JBA collector commits
+        them with its cursor, so a record is queued exactly once)."""
         batches = [
             node_link_pb2.AccountingBatch(
                 batch_id=uuid.uuid4().hex, entries=entries[i : i + MAX_BATCH]
             )
             for i in range(0, len(entries), MAX_BATCH)
         ]
-        await self._add([(ACCOUNTING, b.batch_id, b.SerializeToString()) for b in batches])
+        await self._add([(ACCOUNTING, b.batch_id, b.SerializeToString()) for b in batches], session)
         return [b.batch_id for b in batches]
 
     async def enqueue_job_status(
@@ -88,6 +101,21 @@ class Outbox:
         batch_id = uuid.uuid4().hex
         await self._add([(JOB_STATUS, batch_id, report.SerializeToString())], session)
         return batch_id
+
+    async def enqueue_job_spooled(
+        self, spooled: node_link_pb2.NodeJobSpooled, session: AsyncSession
+    ) -> None:
+        """Queues the registration of a job received over LPD, in the caller's transaction (the
+        job and its registration are stored together); its batch id is the job's id."""
+        await self._add([(JOB_SPOOLED, spooled.node_job_id, spooled.SerializeToString())], session)
+
+    async def has_batch(self, batch_id: str) -> bool:
+        """Whether a record is still waiting for the cloud's acknowledgement."""
+        async with self.db.session() as session, session.begin():
+            found = await session.scalar(
+                select(OutboxRecord.id).where(OutboxRecord.batch_id == batch_id).limit(1)
+            )
+            return found is not None
 
     async def _add(
         self, records: list[tuple[str, str, bytes]], session: AsyncSession | None = None

@@ -225,8 +225,13 @@ async def test_mfps_log_users_in_at_the_node_with_the_cloud_up_and_down(tmp_path
             ):
                 reply = await log_in(http, device, **body)
                 assert reply.status_code == 200, (body, reply.text)
+            # Only what the node holds itself is listed now (LPD jobs; none here).
             jobs = await http.get("/jobs", headers=user_headers)
-            assert "unreachable" in error_of(jobs, 503)["message"]
+            assert jobs.status_code == 200 and jobs.json() == {"jobs": []}, jobs.text
+            release = await http.post(
+                "/jobs/release", json={"job_ids": [held.job_id]}, headers=user_headers
+            )
+            assert "unreachable" in error_of(release, 503)["message"]
             offline_card = error_of(await log_in(http, device, method="card", card="0x1234"), 404)
             assert offline_card["self_registration"] is False
             assert "unreachable" in offline_card["message"]

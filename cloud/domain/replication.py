@@ -70,6 +70,18 @@ async def node_printers(rt: Runtime, node: Node) -> list[Printer]:
         )
 
 
+async def tenant_queues(rt: Runtime, tenant_id: str) -> list[Printer]:
+    """Every print queue of the tenant (a node takes LPD jobs for any of them)."""
+    async with rt.db.reader() as session:
+        return list(
+            (
+                await session.execute(
+                    select(Printer).where(Printer.tenant_id == tenant_id).order_by(Printer.name)
+                )
+            ).scalars()
+        )
+
+
 async def released_jobs(rt: Runtime, node: Node) -> list[JobInfo]:
     """Jobs released to this node's printers that wait for delivery."""
     async with rt.db.reader() as session:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -45,6 +47,22 @@ _UNKNOWN = (DocumentFormat.UNSPECIFIED, DocumentFormat.OCTET_STREAM)
 # Who may name the owner of a job: nodes submit for users; MFPs also release for them.
 _SUBMITTERS = frozenset({PrincipalKind.NODE})
 _RELEASERS = frozenset({PrincipalKind.NODE, PrincipalKind.MFP})
+
+
+_NODE_JOB_ID = re.compile(r"[0-9a-f]{32}")
+_NODE_FINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
+
+
+def node_request_id(node_id: str, job_id: str) -> str:
+    """The request id of a job a node registered: it names the node, and only that node
+    reports on the job before the cloud releases it."""
+    return f"node:{node_id}:{job_id}"
+
+
+def _spooled_by(principal: Principal, job: Job) -> bool:
+    return principal.kind is PrincipalKind.NODE and job.request_id == node_request_id(
+        principal.subject_id, job.id
+    )
 
 
 class Spool:
@@ -88,14 +106,26 @@ class Spool:
                 existing = await self._by_request(session, tenant_id, owner.id, header.request_id)
             return owner, printer, existing
 
-    async def create_job(self, principal: Principal, header: JobSubmission) -> JobInfo:
+    async def create_job(
+        self, principal: Principal, header: JobSubmission, node_job_id: str = ""
+    ) -> JobInfo:
         """A job without its document yet (IPP Create-Job); submit with header.job_id brings it.
 
-        The job fails if its document does not arrive within incoming_job_timeout.
+        The job fails if its document does not arrive within incoming_job_timeout. With
+        node_job_id (a node registering a job it received over LPD) the job gets that id and
+        waits for its upload as long as a held job is kept.
         """
         header = header.checked()
         if header.job_id:
             raise InvalidArgument("a new job has no job_id yet")
+        if node_job_id:
+            if principal.kind is not PrincipalKind.NODE:
+                raise PermissionDenied("only a node registers jobs it spooled")
+            if not _NODE_JOB_ID.fullmatch(node_job_id):
+                raise InvalidArgument(
+                    f"a node's job id is 32 lowercase hex digits, not {node_job_id!r}"
+                )
+            header = replace(header, request_id=node_request_id(principal.subject_id, node_job_id))
         self._check_size_hint(header)
         tenant_id = principal.require_tenant()
         now = self.rt.clock()
@@ -108,9 +138,18 @@ class Spool:
                 if existing is not None:
                     return existing
         timeout = self.rt.settings.incoming_job_timeout
-        job_id = new_id()
+        job_id = node_job_id or new_id()
+        waiting = "Waiting for the document"
         try:
             async with self.rt.db.session() as session, session.begin():
+                if node_job_id:
+                    tenant = await session.get(Tenant, tenant_id)
+                    assert tenant is not None
+                    timeout = timedelta(seconds=tenant.job_retention_seconds)
+                    waiting = "Held at the site's node: release it at a printer there"
+                    if await session.get(Job, job_id) is not None:
+                        # Another tenant's or node's job under this id: not this one to take.
+                        raise FailedPrecondition(f"job id {job_id} is taken", reason="JOB_ID_TAKEN")
                 job = Job(
                     id=job_id,
                     tenant_id=tenant_id,
@@ -121,7 +160,7 @@ class Spool:
                     format=int(header.format),
                     options=header.options.to_json(),
                     state=int(JobState.INCOMING),
-                    state_message="Waiting for the document",
+                    state_message=waiting,
                     size_bytes=0,
                     page_count=0,
                     sha256="",
@@ -631,7 +670,12 @@ class Spool:
             info = await load_job(session, principal, job_id)
             job = info.job
             current = JobState(job.state)
-            if state not in allowed.get(current, set()):
+            targets = allowed.get(current, set())
+            if current in (JobState.INCOMING, JobState.HELD) and _spooled_by(principal, job):
+                # A job the node took over LPD and released (or its user deleted) at one of
+                # its devices, maybe while the cloud was away.
+                targets = {JobState.PRINTING, *_NODE_FINAL}
+            if state not in targets:
                 raise FailedPrecondition(
                     f"job {job.number} is {current.name.lower()}; it cannot become {state.name.lower()}",
                     reason="BAD_TRANSITION",
@@ -639,7 +683,8 @@ class Spool:
             if state.is_final:
                 tenant = await session.get(Tenant, job.tenant_id)
                 assert tenant is not None
-                text = message or ("Printed" if state is JobState.COMPLETED else "Delivery failed")
+                default = {JobState.COMPLETED: "Printed", JobState.CANCELED: "Deleted"}
+                text = message or default.get(state, "Delivery failed")
                 finish(job, state, text, now, timedelta(seconds=tenant.job_retention_seconds))
             else:
                 job.state, job.state_message, job.updated_at = (
@@ -705,7 +750,9 @@ class Spool:
                 finish(
                     job,
                     JobState.FAILED,
-                    f"No document arrived within {minutes:g} minutes of Create-Job",
+                    f"No document arrived within {minutes:g} minutes of Create-Job"
+                    if not (job.request_id or "").startswith("node:")
+                    else "Expired: not released while the site's node held it",
                     now,
                     timedelta(seconds=retention),
                 )

@@ -27,6 +27,7 @@ from cloud.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     Unavailable,
 )
@@ -133,6 +134,7 @@ class NodeLink:
 
     async def _welcome(self) -> nl.CloudWelcome:
         printers = await run_to_completion(replication.node_printers(self.rt, self.node))
+        queues = await run_to_completion(replication.tenant_queues(self.rt, self.node.tenant_id))
         directory = await run_to_completion(
             replication.tenant_directory(self.rt, self.node.tenant_id)
         )
@@ -146,6 +148,7 @@ class NodeLink:
                     nl.NodePrinter(printer_id=p.id, name=p.name, device_uri=p.device_uri)
                     for p in printers
                 ],
+                queues=[nl.NodeQueue(printer_id=q.id, name=q.name) for q in queues],
             ),
             directory_revision=directory.revision,
         )
@@ -187,11 +190,9 @@ class NodeLink:
                 records = [convert.usage_record(e, self.node.id, received) for e in batch.entries]
                 await run_to_completion(record_usage(self.rt, self.node.tenant_id, records))
             elif kind == "job_spooled":
-                raise FailedPrecondition(
-                    "job_spooled is not accepted by this cloud version yet", reason="NOT_SUPPORTED"
-                )
+                await self._job_spooled(msg.job_spooled)
             self.applied = msg.seq
-            if kind in ("job_status", "accounting_batch"):
+            if kind in ("job_status", "accounting_batch", "job_spooled"):
                 ids = [msg.accounting_batch.batch_id] if kind == "accounting_batch" else []
                 await self.send(batch_ack=nl.BatchAck(batch_ids=ids))
 
@@ -213,6 +214,31 @@ class NodeLink:
                 report.job_id,
                 exc,
             )
+
+    async def _job_spooled(self, spooled: nl.NodeJobSpooled) -> None:
+        """Registers a job the node received over LPD; its data follows by SubmitJob."""
+        try:
+            header = convert.submission(spooled.header)
+            info = await run_to_completion(
+                self.spool.create_job(self.principal, header, node_job_id=spooled.node_job_id)
+            )
+        except (InvalidArgument, FailedPrecondition, NotFound, PermissionDenied) as exc:
+            # Acknowledged all the same (a resend would be refused again); the node's upload
+            # is refused too and the node tells its user why.
+            log.warning(
+                "node %s: LPD job %s not registered: %s",
+                self.node.serial_number,
+                spooled.node_job_id,
+                exc,
+            )
+            return
+        log.info(
+            "node %s registered LPD job %s (%s) for %s",
+            self.node.serial_number,
+            info.job.id,
+            info.printer_name,
+            info.owner_login,
+        )
 
     def _answer_later(self, request: nl.RemoteAuthRequest) -> None:
         if len(self.remote_auth) >= MAX_REMOTE_AUTH:

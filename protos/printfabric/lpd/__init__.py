@@ -1,4 +1,4 @@
-"""RFC 1179 (LPD): the control-file model both ends share and an asyncio client."""
+"""RFC 1179 (LPD): the control-file model both ends share, an asyncio client and server."""
 
 from printfabric.lpd.client import (
     DEFAULT_PORT,
@@ -17,6 +17,15 @@ from printfabric.lpd.control import (
     data_file_name,
 )
 from printfabric.lpd.errors import LpdError
+from printfabric.lpd.server import (
+    LpdHandler,
+    LpdLimits,
+    LpdRefused,
+    LpdServer,
+    ReceivedFile,
+    ReceivedJob,
+    serving_lpd,
+)
 
 __all__ = [
     "DEFAULT_PORT",
@@ -24,7 +33,13 @@ __all__ = [
     "FILE_TYPES",
     "ControlFile",
     "LpdError",
+    "LpdHandler",
+    "LpdLimits",
+    "LpdRefused",
+    "LpdServer",
     "PrintFile",
+    "ReceivedFile",
+    "ReceivedJob",
     "check_queue_name",
     "clean",
     "control_file_name",
@@ -32,4 +47,5 @@ __all__ = [
     "queue_state",
     "remove_jobs",
     "send_job",
+    "serving_lpd",
 ]

@@ -89,7 +89,7 @@ class CloudWelcome(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., config: _Optional[_Union[NodeConfig, _Mapping]] = ..., directory_revision: _Optional[int] = ..., resume_after_seq: _Optional[int] = ...) -> None: ...
 
 class NodeConfig(_message.Message):
-    __slots__ = ("display_name", "heartbeat_seconds", "printers", "settings")
+    __slots__ = ("display_name", "heartbeat_seconds", "printers", "settings", "queues")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -101,11 +101,21 @@ class NodeConfig(_message.Message):
     HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PRINTERS_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
     display_name: str
     heartbeat_seconds: int
     printers: _containers.RepeatedCompositeFieldContainer[NodePrinter]
     settings: _containers.ScalarMap[str, str]
-    def __init__(self, display_name: _Optional[str] = ..., heartbeat_seconds: _Optional[int] = ..., printers: _Optional[_Iterable[_Union[NodePrinter, _Mapping]]] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    queues: _containers.RepeatedCompositeFieldContainer[NodeQueue]
+    def __init__(self, display_name: _Optional[str] = ..., heartbeat_seconds: _Optional[int] = ..., printers: _Optional[_Iterable[_Union[NodePrinter, _Mapping]]] = ..., settings: _Optional[_Mapping[str, str]] = ..., queues: _Optional[_Iterable[_Union[NodeQueue, _Mapping]]] = ...) -> None: ...
+
+class NodeQueue(_message.Message):
+    __slots__ = ("printer_id", "name")
+    PRINTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    printer_id: str
+    name: str
+    def __init__(self, printer_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class NodePrinter(_message.Message):
     __slots__ = ("printer_id", "name", "device_uri")
