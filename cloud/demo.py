@@ -165,6 +165,7 @@ def banner(creds: DemoCredentials, config: CloudConfig) -> str:
     host = creds.gateway_url.split("://", 1)[-1]
     ipps = f"ipps://{creds.login}:{creds.password}@{host}"
     node_mfp = f"https://{os.environ.get('PF_NODE_MFP_LISTEN', '127.0.0.1:9443')}/mfp/v1"
+    node_lpd = f"lpd://{os.environ.get('PF_NODE_LPD_LISTEN', '127.0.0.1:5515')}"
     return f"""
 PrintFabric is running (state in {config.home})
 
@@ -172,6 +173,7 @@ PrintFabric is running (state in {config.home})
   gateway (IPPS)     {creds.gateway_url}   log in {config.home / "gateway.log"}
   node               {creds.node_serial}, state in {config.home / "node"}, log in {config.home / "node.log"}
   MFP API            {creds.gateway_url}/mfp/v1 (cloud), {node_mfp} (node; CA {config.home / "node" / "tls" / "ca.pem"})
+  node LPD           {node_lpd}/QUEUE (plain LPR, for the site's LAN)
 
 Demo tenant {creds.company_code} (also in {demo}):
   login {creds.login}   password {creds.password}   PIN {creds.pin}   card {creds.card}
@@ -189,6 +191,9 @@ is held until released; release it at the demo MFP (the simulator logs in with t
 and the node prints it on the office printer, into {config.home / "printed"}:
   .venv/bin/printfabric mfp --demo {config.home} jobs
   .venv/bin/printfabric mfp --demo {config.home} release --all
+Or print over LPR to the node (held there, released at the MFP the same way), e.g. with CUPS's
+lpd backend run directly:
+  DEVICE_URI='{node_lpd}/secure?reserve=none' /usr/lib/cups/backend/lpd 1 {creds.login} "My file" 1 "" YOUR.pdf
 
 Ctrl-C stops everything.
 """

@@ -38,6 +38,7 @@ from tests.support.cups import (
 )
 from tests.support.gateway import Fabric, running_fabric
 from tests.support.lpd_peer import CupsLpd
+from tests.support.lpr_clients import cups_lpd_backend
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -152,8 +153,11 @@ def pdf(marker: str) -> bytes:
     return out.getvalue()
 
 
-async def release_at_node_mfp(fabric: Fabric, serial: str, token: str, number: int) -> str:
-    """What the MFP does: device log-in, card log-in, list, release; the released job's id."""
+async def release_at_node_mfp(
+    fabric: Fabric, serial: str, token: str, number: int = 0, title: str = ""
+) -> str:
+    """What the MFP does: device log-in, card log-in, list, release; the released job's id (the
+    job is found by its number or its title)."""
     async with httpx.AsyncClient(
         base_url=fabric.node_mfp_url,
         verify=ssl.create_default_context(cafile=str(fabric.node_ca_cert)),
@@ -173,7 +177,7 @@ async def release_at_node_mfp(fabric: Fabric, serial: str, token: str, number: i
         assert login.status_code == 200, login.text
         user = {**device, "X-User-Token": login.json()["user_token"]}
         jobs = (await http.get("/jobs", headers=user)).json()["jobs"]
-        [job] = [j for j in jobs if j["number"] == number]
+        [job] = [j for j in jobs if j["number"] == number or (title and j["title"] == title)]
         released = await http.post("/jobs/release", json={"job_ids": [job["job_id"]]}, headers=user)
         assert released.status_code == 200, released.text
         record = await http.post(
@@ -237,3 +241,23 @@ async def test_released_by_card_at_the_node_to_cups_lpd(
     [owner] = {str(j.get("job-originating-user-name")) for j in await cups_lpd.jobs("floor2")}
     assert owner == "demo"
     await assert_accounted(admin, job_id)
+
+
+async def test_sent_over_lpr_to_the_node_released_by_card_to_ippeveprinter(
+    fabric: Fabric, admin: Admin, ippeveprinter: IppEvePrinter, tmp_path: Path
+) -> None:
+    """The other way in: a workstation's LPR (CUPS's lpd backend) to the node of `make run`."""
+    serial, token = await admin.mfp_at("lpr-in", ippeveprinter.uri)
+    document = pdf(f"lpr-in-{uuid.uuid4()}")
+    path = tmp_path / "minutes.pdf"
+    path.write_bytes(document)
+    title = f"Site minutes {uuid.uuid4().hex[:6]}"
+    await cups_lpd_backend(
+        "127.0.0.1", fabric.node_lpd_port, "secure", path, user="demo", title=title
+    )
+    job_id = await release_at_node_mfp(fabric, serial, token, title=title)
+    job = await admin.wait_final(job_id)
+    assert job.state == spool_pb2.JOB_STATE_COMPLETED, job.state_message
+    assert job.owner_login == "demo" and job.title == title
+    [received] = await asyncio.to_thread(ippeveprinter.wait_documents, 1)
+    assert received.read_bytes() == document

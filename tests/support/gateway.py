@@ -35,6 +35,7 @@ class Fabric:
     cloud_port: int
     creds: dict[str, Any]
     node_mfp_port: int = 0
+    node_lpd_port: int = 0
 
     @property
     def login(self) -> str:
@@ -92,12 +93,14 @@ class Fabric:
 def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
     """Starts `printfabric-cloud fabric` (what `make run` runs) and stops it with Ctrl-C."""
     cloud_port, gateway_port, node_mfp_port = free_port(), free_port(), free_port()
+    node_lpd_port = free_port()
     env = clean_env(
         PF_HOME=str(home),
         PF_CLOUD_LISTEN=f"127.0.0.1:{cloud_port}",
         PF_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}",
         PF_PUBLIC_URL=f"https://localhost:{gateway_port}",
         PF_NODE_MFP_LISTEN=f"127.0.0.1:{node_mfp_port}",
+        PF_NODE_LPD_LISTEN=f"127.0.0.1:{node_lpd_port}",
         **settings,
     )
     process = ChildProcess(
@@ -124,7 +127,7 @@ def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
             [process],
         )
         creds = json.loads((home / "demo.json").read_text())
-        yield Fabric(home, process, gateway_port, cloud_port, creds, node_mfp_port)
+        yield Fabric(home, process, gateway_port, cloud_port, creds, node_mfp_port, node_lpd_port)
     finally:
         if process.running:
             os.kill(process.pid, signal.SIGINT)
