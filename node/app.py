@@ -87,7 +87,11 @@ async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
         tasks = [
             asyncio.create_task(node.link.run(), name="nodelink"),
             asyncio.create_task(
-                node.uploads.run(node.link.connected, lambda: node.link.channel),
+                node.uploads.run(
+                    node.link.connected,
+                    lambda: node.link.channel,
+                    lambda printer_id: printer_id in node.jobs.printers,
+                ),
                 name="lpd-uploads",
             ),
         ]

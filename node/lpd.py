@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 HELD, PARKED, PRINTING, PRINTED = "held", "parked", "printing", "printed"
 FAILED, DELETED, EXPIRED = "failed", "deleted", "expired"
+# Uploaded, then printed, deleted or released somewhere else: the cloud said so.
+DONE_ELSEWHERE = "elsewhere"
 # States whose data is still on disk and waiting for a release.
 WAITING = (HELD, PARKED)
 _CHUNK = 1 << 20
@@ -283,12 +285,21 @@ class LpdUploads:
         self.bearer = bearer
         self.wake = wake
         self.poll_seconds = 1.0
+        self.reconcile_seconds = 10.0
+        # Jobs whose upload failed for now: when to try again, and how often it failed.
+        self._retry: dict[str, tuple[float, int]] = {}
 
     async def run(
-        self, connected: asyncio.Event, channel: Callable[[], grpc.aio.Channel | None]
+        self,
+        connected: asyncio.Event,
+        channel: Callable[[], grpc.aio.Channel | None],
+        ours: Callable[[str], bool],
     ) -> None:
         """Runs until cancelled: a round when a job arrives, the link comes up, or every
-        poll_seconds; no failure ends it."""
+        poll_seconds (and a look at what the cloud did with uploaded jobs every
+        reconcile_seconds); no failure ends it."""
+        loop = asyncio.get_running_loop()
+        next_reconcile = 0.0
         while True:
             self.wake.clear()
             try:
@@ -296,6 +307,9 @@ class LpdUploads:
                 current = channel() if connected.is_set() else None
                 if current is not None:
                     await self.upload_pending(current)
+                    if loop.time() >= next_reconcile:
+                        next_reconcile = loop.time() + self.reconcile_seconds
+                        await self.reconcile(current, ours)
             except asyncio.CancelledError:
                 raise
             except (grpc.aio.UsageError, OSError) as exc:
@@ -330,6 +344,49 @@ class LpdUploads:
         if old:
             log.info("%d LPD job(s) expired unreleased", len(old))
 
+    async def reconcile(self, channel: grpc.aio.Channel, ours: Callable[[str], bool]) -> int:
+        """Drops the node's copy of uploaded jobs the cloud no longer holds for release here:
+        printed or deleted elsewhere, or released to a printer of another site (`ours` tells
+        the node's printers). Returns how many it dropped."""
+        async with self.db.session() as session, session.begin():
+            rows = (
+                await session.scalars(
+                    select(LpdJob).where(LpdJob.state == HELD, LpdJob.uploaded.is_(True))
+                )
+            ).all()
+        stub = spool_pb2_grpc.SpoolServiceStub(channel)  # type: ignore[no-untyped-call]
+        dropped = 0
+        for row in rows:
+            token = await self.bearer.get(channel)
+            try:
+                reply = await stub.GetJob(
+                    spool_pb2.GetJobRequest(job_id=row.job_id),
+                    metadata=self.bearer.metadata(token),
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                why = "The cloud no longer knows the job"
+            else:
+                job = reply.job
+                if job.state == spool_pb2.JOB_STATE_HELD:
+                    continue
+                if job.state in (spool_pb2.JOB_STATE_RELEASED, spool_pb2.JOB_STATE_PRINTING):
+                    if ours(job.release_printer_id):
+                        continue  # the job desk delivers it from the node's copy
+                    why = "Released at another site"
+                else:
+                    why = job.state_message or spool_pb2.JobState.Name(job.state)
+            async with self.db.session() as session, session.begin():
+                current = await session.get(LpdJob, row.job_id)
+                if current is not None and current.state == HELD:
+                    path, current.path, current.state = current.path, "", DONE_ELSEWHERE
+                    current.state_message, current.updated_at = why, _now()
+                    with contextlib.suppress(FileNotFoundError):
+                        await asyncio.to_thread(Path(path).unlink)
+                    dropped += 1
+        return dropped
+
     async def upload_pending(self, channel: grpc.aio.Channel) -> UploadResult:
         """Uploads every held job the cloud registered and does not have yet."""
         async with self.db.session() as session, session.begin():
@@ -341,10 +398,19 @@ class LpdUploads:
                 )
             ).all()
         result = UploadResult()
+        now = asyncio.get_running_loop().time()
         for row in rows:
-            if await self.outbox.has_batch(row.job_id):
-                continue  # not registered yet: the upload would find no job
+            retry_at, failures = self._retry.get(row.job_id, (0.0, 0))
+            if now < retry_at or await self.outbox.has_batch(row.job_id):
+                continue  # backing off, or not registered yet (the upload would find no job)
             ok = await self._upload(row, channel)
+            if ok is None:
+                # 1, 2, 4 ... s up to 5 min: a job the cloud keeps failing is not resent
+                # in a tight loop.
+                delay = min(300.0, 2.0**failures)
+                self._retry[row.job_id] = (now + delay, failures + 1)
+            else:
+                self._retry.pop(row.job_id, None)
             result = UploadResult(result.uploaded + (ok is True), result.refused + (ok is False))
         return result
 

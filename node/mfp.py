@@ -483,16 +483,20 @@ class NodeMfpBackend(CloudMfpBackend):
 
     async def list_jobs(self, device: DeviceContext, user: UserContext) -> list[models.JobInfo]:
         await self._device(device)
-        cloud: list[models.JobInfo] = []
+        cloud: list[models.JobInfo] | None = None
         if self._online():
             try:
                 cloud = await super().list_jobs(device, user)
             except MfpError as exc:
                 if exc.status != 503:
                     raise
+        rows = await self._local_jobs(user.login)
+        if cloud is None:
+            return [_local_info(r) for r in rows]
+        # The cloud speaks for the jobs it has (one released at another site is not held
+        # any more); the node adds those still on their way up.
         known = {job.job_id for job in cloud}
-        local = [_local_info(r) for r in await self._local_jobs(user.login)]
-        return cloud + [job for job in local if job.job_id not in known]
+        return cloud + [_local_info(r) for r in rows if not r.uploaded and r.job_id not in known]
 
     async def release(
         self, device: DeviceContext, user: UserContext, body: models.ReleaseRequest

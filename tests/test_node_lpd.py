@@ -361,3 +361,35 @@ async def test_a_parked_job_is_held_once_its_owner_appears_and_lprm_deletes_it(
                 return jobs[job.job_id].state == spool_pb2.JOB_STATE_CANCELED
 
             await eventually(canceled)
+
+
+async def test_an_uploaded_job_deleted_in_the_cloud_is_no_longer_offered_at_the_site(
+    tmp_path: Path,
+) -> None:
+    doc = small_pdf(tmp_path / "doc.pdf", "deleted elsewhere")
+    async with cloud_at(tmp_path / "cloud") as cloud:
+        site = await make_site(tmp_path, cloud)
+        alice = await cloud.login(site.tenant.company_code, "alice", "secret-pw")
+        async with running_node(site.config) as node:
+            node.uploads.reconcile_seconds = 0.2
+            await eventually(lambda: in_sync(node, cloud, site.tenant_id))
+            assert node.lpd_port
+            await send_job(
+                "127.0.0.1", node.lpd_port, "secure", doc, user="alice", host_name="ws-3"
+            )
+
+            async def uploaded() -> bool:
+                return [j.uploaded for j in await lpd_jobs(node)] == [True]
+
+            await eventually(uploaded)
+            [job] = await lpd_jobs(node)
+            # alice deletes it from her laptop (the cloud's API), not at the site.
+            await alice.spool.CancelJob(spool_pb2.CancelJobRequest(job_id=job.job_id))
+
+            async def dropped() -> bool:
+                return [(j.state, j.path) for j in await lpd_jobs(node)] == [("elsewhere", "")]
+
+            await eventually(dropped)
+            async with at_device(node, site) as user:
+                assert await user.jobs() == []
+            assert not [p for p in site.config.lpd_spool_dir.iterdir() if p.is_file()]
