@@ -147,6 +147,14 @@ async def test_accounting_batches_are_stored_once_and_acknowledged_after_commit(
         )
         for i in range(300)
     ]
+    # Entries that are not valid are left out; they never make the node resend the batch.
+    entries += [
+        accounting_pb2.UsageEntry(request_id="x" * 129, kind=accounting_pb2.USAGE_KIND_PRINT),
+        accounting_pb2.UsageEntry(request_id="no-kind"),
+        accounting_pb2.UsageEntry(
+            request_id="negative", kind=accounting_pb2.USAGE_KIND_COPY, pages=-1
+        ),
+    ]
     for _ in range(2):  # the second connection resends the same batch, as after a lost ack
         side = FakeNodeSide(cloud, t, token)
         call = await side.connect()

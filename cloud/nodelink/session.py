@@ -185,10 +185,7 @@ class NodeLink:
             elif kind == "job_status":
                 await self._job_status(msg.job_status)
             elif kind == "accounting_batch":
-                batch = msg.accounting_batch
-                received = self.rt.clock()
-                records = [convert.usage_record(e, self.node.id, received) for e in batch.entries]
-                await run_to_completion(record_usage(self.rt, self.node.tenant_id, records))
+                await self._accounting(msg.accounting_batch)
             elif kind == "job_spooled":
                 await self._job_spooled(msg.job_spooled)
             self.applied = msg.seq
@@ -214,6 +211,24 @@ class NodeLink:
                 report.job_id,
                 exc,
             )
+
+    async def _accounting(self, batch: nl.AccountingBatch) -> None:
+        """Stores a batch's entries once each; an entry that is not valid is logged and left
+        out (refusing the batch would have the node resend it, and block its link, forever)."""
+        received = self.rt.clock()
+        records = []
+        for entry in batch.entries:
+            try:
+                records.append(convert.usage_record(entry, self.node.id, received).checked())
+            except InvalidArgument as exc:
+                log.warning(
+                    "node %s: usage entry %r of batch %s left out: %s",
+                    self.node.serial_number,
+                    entry.request_id[:128],
+                    batch.batch_id,
+                    exc,
+                )
+        await run_to_completion(record_usage(self.rt, self.node.tenant_id, records))
 
     async def _job_spooled(self, spooled: nl.NodeJobSpooled) -> None:
         """Registers a job the node received over LPD; its data follows by SubmitJob."""
