@@ -237,7 +237,7 @@ CUTS = 50
 # batches) take some 7 s to go up uncut instead of a fraction of a second, so the cuts fall
 # while they flow.
 LINE_RATE = 80_000
-CUTTING_SECONDS = 45.0
+CUTTING_SECONDS = 90.0
 
 
 def link_lifetime(rng: random.Random) -> float:
@@ -269,8 +269,16 @@ def test_cutting_the_link_50_times_under_load_loses_and_doubles_nothing(tmp_path
             node.command("enqueue-usage", str(tmp_path / "jba.jsonl"))
             db = cloud_db(site)
             cuts = in_flight = 0
+            refills = 0
             deadline = time.monotonic() + CUTTING_SECONDS
-            while cuts < CUTS:
+            # Half the cuts must fall while records are in flight, however fast this machine
+            # drains the outbox: when it runs dry early, more records go in.
+            while cuts < CUTS or in_flight < CUTS // 2:
+                if node.outbox_size() == 0:
+                    refills += 1
+                    refill = tmp_path / f"jba-{refills}.jsonl"
+                    expected |= usage_file(refill, f"cut{refills}", RECORDS // 10)
+                    node.command("enqueue-usage", str(refill))
                 wait_until(
                     lambda: proxy.live > 0,
                     10,
@@ -294,13 +302,11 @@ def test_cutting_the_link_50_times_under_load_loses_and_doubles_nothing(tmp_path
             took = time.monotonic() - started
             say(
                 f"{cuts} cuts in {cutting:.1f} s ({proxy.links_cut} links dropped, "
+                f"{refills} refills of the outbox, "
                 f"{proxy.refused} connections refused), {in_flight} with records in flight, "
                 f"{stored_then} stored after the last cut; {proxy.bytes_up} bytes went up"
             )
             assert_exactly_once(db, expected)
-            assert in_flight >= CUTS // 2, (
-                f"only {in_flight} of {CUTS} cuts fell while records were in flight"
-            )
             assert node.links() > CUTS // 2, node.tail()
             say(f"cuts: {RECORDS} records stored exactly once, {took:.1f} s from enqueue")
             assert node.stop() == 0, node.tail()
