@@ -3,6 +3,8 @@
 spool_1gib: a 1 GiB job through SubmitJob and DownloadJob. nodelink_snapshot, nodelink_delta,
 nodelink_memory: NodeLink directory replication and the cloud's memory per connected node.
 gateway_ipp: the IPPS gateway against cupsd with ipptool as the client (rate, MB/s, RSS).
+lpd_receive: one job into the node's LPD server from a client process, against a plain loopback
+copy to disk (MB/s, the server's RSS growth).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tests.bench import gateway_ipp, nodelink, nodelink_delta, nodelink_memory, spool_1gib
+from tests.bench import (
+    gateway_ipp,
+    lpd_receive,
+    nodelink,
+    nodelink_delta,
+    nodelink_memory,
+    spool_1gib,
+)
 
 
 class Outcome(Protocol):
@@ -46,6 +55,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     nodelink_delta.NAME: lambda args: nodelink_delta.run(),
     nodelink_memory.NAME: lambda args: nodelink_memory.run(),
     gateway_ipp.NAME: lambda args: gateway_ipp.run(args.size),
+    lpd_receive.NAME: lambda args: lpd_receive.run(args.size),
 }
 
 
@@ -55,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "--size",
         type=spool_1gib.parse_size,
         default=spool_1gib.DEFAULT_SIZE,
-        help="spool_1gib's payload size, e.g. 256M for a quick run (default 1G)",
+        help="the payload size of spool_1gib, gateway_ipp and lpd_receive, e.g. 256M for a "
+        "quick run (default 1G)",
     )
     p.add_argument(
         "--only",

@@ -12,19 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import ipaddress
 import logging
-import os
 import re
 import secrets
-import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import Protocol
 
+from printfabric.lpd._receiving import (
+    ACK,
+    NACK,
+    READ_BUFFER,
+    ArrivingJob,
+    Ended,
+    LineTooLong,
+    Link,
+    Refusal,
+    SpoolFile,
+    delete_spools,
+    peer_address,
+    spool_data,
+)
 from printfabric.lpd.client import check_queue_name
 from printfabric.lpd.control import ControlFile, PrintFile
 from printfabric.lpd.errors import LpdError
@@ -41,10 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
-
-ACK = b"\x00"
-NACK = b"\x01"
 # RFC 1179 section 5: the daemon commands, the first octet of a connection.
 PRINT_WAITING = 0x01
 RECEIVE_JOB = 0x02
@@ -62,18 +68,6 @@ COMMAND_NAMES = {
 SUB_ABORT = 0x01
 SUB_CONTROL_FILE = 0x02
 SUB_DATA_FILE = 0x03
-
-# Data goes to disk in writes of about this size: each write is one hand-off to a worker
-# thread, and a thread hand-off costs about as much as writing 100 KiB.
-WRITE_CHUNK = 1 << 20
-# How much a connection's StreamReader buffers before it stops reading the socket; the loop
-# keeps filling it while a worker thread writes the previous chunk.
-READ_BUFFER = 256 << 10
-HEAD_BYTES = 4096
-# After a negative acknowledgement the client may still be sending; reading (and dropping) what
-# it sends for a moment lets it see the acknowledgement instead of a connection reset.
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 64 << 20
 
 # "COUNT SP NAME" of a file subcommand; names as RFC 1179 makes them (cfA123host, dfA123host):
 # printable ASCII without '/', so that no name can ever point outside a folder.
@@ -212,7 +206,7 @@ class LpdServer:
             self._server = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _peer_address(writer.get_extra_info("peername"))
+        peer = peer_address(writer.get_extra_info("peername"))
         limits = self._limits
         if (
             len(self._tasks) >= limits.max_connections
@@ -225,10 +219,10 @@ class LpdServer:
         assert task is not None  # start_server runs each connection in a task
         self._tasks.add(task)
         self._per_peer[peer] += 1
-        link = _Link(reader, writer, limits.idle_timeout)
+        link = Link(reader, writer, limits.idle_timeout)
         try:
             await self._converse(link, peer)
-        except _Ended as exc:
+        except Ended as exc:
             log.debug("LPD connection from %s ended: %s", peer, exc.message)
         except Exception:
             log.exception("LPD connection from %s failed", peer)
@@ -239,11 +233,11 @@ class LpdServer:
                 del self._per_peer[peer]
             await link.close()
 
-    async def _converse(self, link: _Link, peer: str) -> None:
+    async def _converse(self, link: Link, peer: str) -> None:
         """Reads the daemon command of a connection and carries it out."""
         try:
             line = await link.line(self._limits.max_command_line)
-        except _LineTooLong as exc:
+        except LineTooLong as exc:
             log.warning("LPD connection from %s closed: command line too long", peer)
             if exc.first == RECEIVE_JOB:
                 await link.refuse()
@@ -292,12 +286,12 @@ class LpdServer:
             )
             if command == REMOVE_JOBS:
                 await link.send(NACK)
-        except _Ended:
+        except Ended:
             raise
         except Exception:
             log.exception("LPD %s on queue %r from %s failed in the handler", what, queue, peer)
 
-    async def _receive_job(self, link: _Link, queue: str, peer: str) -> None:
+    async def _receive_job(self, link: Link, queue: str, peer: str) -> None:
         """RFC 1179 section 6: files of one or more jobs, each subcommand acknowledged."""
         try:
             await self._handler.check_queue(queue, peer)
@@ -316,116 +310,97 @@ class LpdServer:
             await link.refuse()
             return
         await link.send(ACK)
-        job = _Job()
+        job = ArrivingJob()
         try:
             while True:
                 line = await link.line(self._limits.max_command_line)
                 if line is None:
                     if job.started:
-                        raise _Ended(
+                        raise Ended(
                             "CONNECTION_LOST", "the client hung up before the job was complete"
                         )
                     return
                 if line[0] == SUB_ABORT:
-                    await self._discard(
-                        job, queue, peer, _Ended("ABORTED", "the client aborted it")
-                    )
-                    job = _Job()
+                    await self._discard(job, queue, peer, Ended("ABORTED", "the client aborted it"))
+                    job = ArrivingJob()
                     await link.send(ACK)
                     continue
                 await self._receive_file(link, job, line)
                 if job.complete:
-                    done, job = job, _Job()
+                    done, job = job, ArrivingJob()
                     if not await self._hand_over(done, queue, peer):
                         await link.refuse()
                         return
                 await link.send(ACK)
-        except _LineTooLong:
-            await self._discard(job, queue, peer, _Refusal("BAD_SUBCOMMAND", "line too long"))
+        except LineTooLong:
+            await self._discard(job, queue, peer, Refusal("BAD_SUBCOMMAND", "line too long"))
             await link.refuse()
-        except _Refusal as exc:
+        except Refusal as exc:
             await self._discard(job, queue, peer, exc)
             await link.refuse()
-        except _Ended as exc:
+        except Ended as exc:
             await self._discard(job, queue, peer, exc)
         finally:
             # Cancelled (server closing) or anything unforeseen: nothing of the job may stay.
-            await _delete(job.spools)
+            await delete_spools(job.spools)
 
-    async def _receive_file(self, link: _Link, job: _Job, line: bytes) -> None:
+    async def _receive_file(self, link: Link, job: ArrivingJob, line: bytes) -> None:
         """One control or data file subcommand, up to (not including) its acknowledgement."""
         match = _COUNT_AND_NAME.fullmatch(line[1:-1])
         if line[0] not in (SUB_CONTROL_FILE, SUB_DATA_FILE) or match is None:
-            raise _Refusal("BAD_SUBCOMMAND", f"subcommand {line[0]} is not 'count name'")
+            raise Refusal("BAD_SUBCOMMAND", f"subcommand {line[0]} is not 'count name'")
         count, name = int(match[1]), match[2].decode("ascii")
         if line[0] == SUB_CONTROL_FILE:
             await self._receive_control(link, job, count, name)
         else:
             await self._receive_data(link, job, count, name)
 
-    async def _receive_control(self, link: _Link, job: _Job, count: int, name: str) -> None:
+    async def _receive_control(self, link: Link, job: ArrivingJob, count: int, name: str) -> None:
         limits = self._limits
         if not _CONTROL_NAME.fullmatch(name):
-            raise _Refusal("BAD_FILE_NAME", f"{name!r} is not a control file name")
+            raise Refusal("BAD_FILE_NAME", f"{name!r} is not a control file name")
         if job.control is not None:
-            raise _Refusal("BAD_JOB", "a second control file for one job")
+            raise Refusal("BAD_JOB", "a second control file for one job")
         if not 0 < count <= limits.max_control_bytes:
-            raise _Refusal("CONTROL_FILE_TOO_BIG", f"control file of {count} bytes")
+            raise Refusal("CONTROL_FILE_TOO_BIG", f"control file of {count} bytes")
         await link.send(ACK)
         body = await link.exactly(count)
         await link.trailer(name)
         try:
             control = ControlFile.parse(body)
         except LpdError as exc:
-            raise _Refusal(exc.reason, exc.message) from exc
+            raise Refusal(exc.reason, exc.message) from exc
         if not control.files:
-            raise _Refusal("NO_DATA_FILES", "the control file names no data file")
+            raise Refusal("NO_DATA_FILES", "the control file names no data file")
         if len({entry.name for entry in control.files}) > limits.max_data_files:
-            raise _Refusal("TOO_MANY_FILES", "the control file names too many data files")
+            raise Refusal("TOO_MANY_FILES", "the control file names too many data files")
         job.control = (name, control)
 
-    async def _receive_data(self, link: _Link, job: _Job, count: int, name: str) -> None:
+    async def _receive_data(self, link: Link, job: ArrivingJob, count: int, name: str) -> None:
         limits = self._limits
         if not _DATA_NAME.fullmatch(name):
-            raise _Refusal("BAD_FILE_NAME", f"{name!r} is not a data file name")
+            raise Refusal("BAD_FILE_NAME", f"{name!r} is not a data file name")
         if count == 0:
             # LPRng's "send until the connection closes" leaves no way to tell a cut job.
-            raise _Refusal("UNSUPPORTED", "data file of unknown length (count 0)")
+            raise Refusal("UNSUPPORTED", "data file of unknown length (count 0)")
         if name in job.data:
-            raise _Refusal("BAD_JOB", f"data file {name!r} sent twice")
+            raise Refusal("BAD_JOB", f"data file {name!r} sent twice")
         if len(job.data) >= limits.max_data_files:
-            raise _Refusal("TOO_MANY_FILES", f"more than {limits.max_data_files} data files")
+            raise Refusal("TOO_MANY_FILES", f"more than {limits.max_data_files} data files")
         if job.size + count > limits.max_job_bytes:
-            raise _Refusal("JOB_TOO_BIG", f"{job.size + count} bytes of data files")
-        spool = _SpoolFile(self._spool_dir / f"lpd-{secrets.token_hex(12)}.part")
+            raise Refusal("JOB_TOO_BIG", f"{job.size + count} bytes of data files")
+        spool = SpoolFile(self._spool_dir / f"lpd-{secrets.token_hex(12)}.part")
         job.data[name] = spool
         job.size += count
         try:
             await asyncio.to_thread(spool.open)
         except OSError as exc:
-            raise _Refusal("SPOOL_FAILED", f"cannot create a spool file: {exc}") from exc
+            raise Refusal("SPOOL_FAILED", f"cannot create a spool file: {exc}") from exc
         await link.send(ACK)
-        head = bytearray()
-        pieces: list[bytes] = []
-        held = 0
-        left = count
-        while left:
-            piece = await link.read(min(left, WRITE_CHUNK))
-            if not piece:
-                raise _Ended("CONNECTION_LOST", f"the client hung up in data file {name!r}")
-            if len(head) < HEAD_BYTES:
-                head += piece[: HEAD_BYTES - len(head)]
-            pieces.append(piece)
-            held += len(piece)
-            left -= len(piece)
-            if held >= WRITE_CHUNK and left:
-                await _spool_write(spool.write, pieces)
-                pieces, held = [], 0
-        await link.trailer(name)
-        sha256 = await _spool_write(spool.finish, pieces)
-        job.received[name] = ReceivedFile(name, spool.path, count, sha256, bytes(head))
+        sha256, head = await spool_data(link, spool, count, name)
+        job.received[name] = ReceivedFile(name, spool.path, count, sha256, head)
 
-    async def _hand_over(self, job: _Job, queue: str, peer: str) -> bool:
+    async def _hand_over(self, job: ArrivingJob, queue: str, peer: str) -> bool:
         """Gives a complete job to the handler; whether it took it. Its files are gone from
         their temporary paths afterwards either way."""
         assert job.control is not None
@@ -460,7 +435,7 @@ class LpdServer:
             )
             return False
         finally:
-            await _delete(job.spools)
+            await delete_spools(job.spools)
         size = sum({file.name: file.size for _, file in received.files}.values())
         log.info(
             "LPD job %s accepted on queue %r from %s: user %r, %d bytes, %d data file(s)",
@@ -473,12 +448,12 @@ class LpdServer:
         )
         return True
 
-    async def _discard(self, job: _Job, queue: str, peer: str, why: _Ended) -> None:
+    async def _discard(self, job: ArrivingJob, queue: str, peer: str, why: Ended) -> None:
         """Deletes what arrived of the job; a refusal, or the loss of a job begun, is logged
         as a warning (a client that hangs up between jobs is not news)."""
-        await _delete(job.spools)
-        if job.started or isinstance(why, _Refusal):
-            what = "refused" if isinstance(why, _Refusal) else "discarded"
+        await delete_spools(job.spools)
+        if job.started or isinstance(why, Refusal):
+            what = "refused" if isinstance(why, Refusal) else "discarded"
             log.warning(
                 "LPD job %s on queue %r from %s %s (%s): %s",
                 job.label,
@@ -507,239 +482,3 @@ async def serving_lpd(
         yield server
     finally:
         await server.close()
-
-
-class _Ended(Exception):
-    """The connection ended (hang-up, reset, idle timeout): nothing more to say to the client."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-class _Refusal(_Ended):
-    """The client asked for something the server does not do: negative acknowledgement."""
-
-
-class _LineTooLong(Exception):
-    """A command line longer than max_command_line; `first` is its first octet (a receive-job
-    command still hears a negative acknowledgement)."""
-
-    def __init__(self, first: int) -> None:
-        super().__init__("command line too long")
-        self.first = first
-
-
-class _Job:
-    """The files of a job arriving on one connection, in whatever order they come."""
-
-    def __init__(self) -> None:
-        self.control: tuple[str, ControlFile] | None = None
-        self.data: dict[str, _SpoolFile] = {}  # by name, complete or still arriving
-        self.received: dict[str, ReceivedFile] = {}
-        self.size = 0
-
-    @property
-    def label(self) -> str:
-        """The job's name for the log: its control file's name once that has arrived."""
-        return self.control[0] if self.control is not None else "(no control file yet)"
-
-    @property
-    def started(self) -> bool:
-        return self.control is not None or bool(self.data)
-
-    @property
-    def complete(self) -> bool:
-        if self.control is None:
-            return False
-        return all(entry.name in self.received for entry in self.control[1].files)
-
-    @property
-    def spools(self) -> list[_SpoolFile]:
-        return list(self.data.values())
-
-
-class _SpoolFile:
-    """A data file on its way to disk. Its methods run in worker threads, serialized by a lock,
-    so that deleting it (the connection died) waits for a write still running."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._file: BinaryIO | None = None
-        self._hash = hashlib.sha256()
-        self._deleted = False
-
-    def open(self) -> None:
-        with self._lock:
-            if self._deleted:
-                return
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            self._file = os.fdopen(fd, "wb")
-
-    def write(self, pieces: Sequence[bytes]) -> None:
-        with self._lock:
-            self._write(pieces)
-
-    def finish(self, pieces: Sequence[bytes]) -> str:
-        """Writes the last pieces, flushes, fsyncs and closes; the SHA-256 of the whole file."""
-        with self._lock:
-            file = self._write(pieces)
-            file.flush()
-            os.fsync(file.fileno())
-            file.close()
-            self._file = None
-            return self._hash.hexdigest()
-
-    def _write(self, pieces: Sequence[bytes]) -> BinaryIO:
-        if self._file is None:
-            raise OSError(f"{self.path} was deleted while it was being written")
-        for piece in pieces:
-            self._hash.update(piece)
-            self._file.write(piece)
-        return self._file
-
-    def delete(self) -> None:
-        with self._lock:
-            self._deleted = True
-            if self._file is not None:
-                with contextlib.suppress(OSError):
-                    self._file.close()
-                self._file = None
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-
-
-def _peer_address(address: object) -> str:
-    """The client's IP address; an IPv4 client of a dual-stack listener as plain IPv4, so that
-    limits and handlers see one address per client."""
-    host = str(address[0]) if isinstance(address, tuple) else str(address)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return host
-
-
-async def _spool_write(write: Callable[[Sequence[bytes]], _T], pieces: Sequence[bytes]) -> _T:
-    try:
-        return await asyncio.to_thread(write, pieces)
-    except OSError as exc:
-        raise _Refusal("SPOOL_FAILED", f"cannot write a spool file: {exc}") from exc
-
-
-async def _delete(spools: Iterable[_SpoolFile]) -> None:
-    """Deletes the files in a worker thread; shielded so that a second cancellation cannot
-    leave a file behind (the thread finishes the job regardless)."""
-    files = list(spools)
-    if not files:
-        return
-
-    def delete_all() -> None:
-        for spool in files:
-            spool.delete()
-
-    await asyncio.shield(asyncio.to_thread(delete_all))
-
-
-class _Link:
-    """One client connection: lines, exact reads and writes, each bounded by the idle timeout.
-
-    Bytes read past a command line wait in `_pending` for the next read: a client sends a data
-    file right behind its subcommand line, often in the same segment."""
-
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, idle: float
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._idle = idle
-        self._pending = b""
-
-    async def _receive(self, most: int) -> bytes:
-        try:
-            async with asyncio.timeout(self._idle):
-                return await self._reader.read(most)
-        except TimeoutError as exc:
-            raise _Ended("IDLE_TIMEOUT", f"nothing from the client for {self._idle:g} s") from exc
-        except OSError as exc:
-            raise _Ended("CONNECTION_LOST", f"the connection broke: {exc}") from exc
-
-    async def line(self, limit: int) -> bytes | None:
-        """The next line with its LF; None if the client closed before sending a byte of it."""
-        buffer = self._pending
-        while True:
-            end = buffer.find(b"\n", 0, limit)
-            if end >= 0:
-                self._pending = buffer[end + 1 :]
-                return buffer[: end + 1]
-            if len(buffer) >= limit:
-                raise _LineTooLong(buffer[0])
-            more = await self._receive(READ_BUFFER)
-            if not more:
-                if buffer:
-                    raise _Ended("CONNECTION_LOST", "the client hung up in the middle of a line")
-                return None
-            buffer += more
-            self._pending = buffer
-
-    async def read(self, most: int) -> bytes:
-        """Up to most bytes (b"" at the end of the connection)."""
-        if self._pending:
-            piece, self._pending = self._pending[:most], self._pending[most:]
-            return piece
-        return await self._receive(most)
-
-    async def exactly(self, count: int) -> bytes:
-        pieces = []
-        left = count
-        while left:
-            piece = await self.read(left)
-            if not piece:
-                raise _Ended("CONNECTION_LOST", f"the client hung up {left} bytes short of a file")
-            pieces.append(piece)
-            left -= len(piece)
-        return b"".join(pieces)
-
-    async def trailer(self, name: str) -> None:
-        """The zero octet after a file's bytes: anything else means the count was a lie."""
-        octet = await self.exactly(1)
-        if octet != ACK:
-            raise _Refusal("LENGTH_MISMATCH", f"{name!r} did not end where its count said")
-
-    async def send(self, data: bytes) -> None:
-        try:
-            self._writer.write(data)
-            async with asyncio.timeout(self._idle):
-                await self._writer.drain()
-        except TimeoutError as exc:
-            raise _Ended("IDLE_TIMEOUT", f"the client took nothing for {self._idle:g} s") from exc
-        except OSError as exc:
-            raise _Ended("CONNECTION_LOST", f"the connection broke: {exc}") from exc
-
-    async def refuse(self) -> None:
-        """Sends the negative acknowledgement and our end of the stream, then drops what the
-        client still sends for a moment: closing with unread bytes would reset the connection,
-        and a reset can overtake the acknowledgement."""
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(min(LINGER_SECONDS, self._idle)):
-                self._writer.write(NACK)
-                await self._writer.drain()
-                if self._writer.can_write_eof():
-                    self._writer.write_eof()
-                self._pending = b""
-                dropped = 0
-                while dropped < LINGER_BYTES:
-                    piece = await self._reader.read(READ_BUFFER)
-                    if not piece:
-                        break
-                    dropped += len(piece)
-
-    async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(1.0):
-                await self._writer.wait_closed()
