@@ -16,6 +16,7 @@ from node.bearer import BearerToken
 from node.config import NodeConfig
 from node.db import NodeDatabase
 from node.errors import ConfigError
+from node.jba import JbaCollector
 from node.jobs import JobDesk
 from node.link import NodeLink
 from node.lpd import LpdUploads, NodeLpd
@@ -36,6 +37,7 @@ class Node:
     link: NodeLink
     lpd_handler: NodeLpd
     uploads: LpdUploads
+    jba: JbaCollector
     # The MFP API while the node runs (running_node) with one configured.
     mfp: RunningMfpApi | None = None
     # The LPD server while the node runs with one configured.
@@ -68,15 +70,17 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         link = NodeLink(config, replica, outbox, jobs)
         handler = NodeLpd(config, db, outbox)
         uploads = LpdUploads(config, db, outbox, bearer, handler.stored)
-        yield Node(config, db, replica, outbox, jobs, link, handler, uploads)
+        jba = JbaCollector(config, db, outbox, replica)
+        yield Node(config, db, replica, outbox, jobs, link, handler, uploads, jba)
     finally:
         await db.close()
 
 
 @contextlib.asynccontextmanager
 async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
-    """A node whose link, LPD uploads (and MFP API and LPD server, unless their listen address
-    is empty) run in the background until the block ends (then stop cleanly)."""
+    """A node whose link, LPD uploads, JBA collector (with devices configured), MFP API and LPD
+    server (unless their listen address is empty) run in the background until the block ends
+    (then stop cleanly)."""
     async with open_node(config) as node, contextlib.AsyncExitStack() as stack:
         if config.mfp_listen:
             node.mfp = await stack.enter_async_context(
@@ -95,6 +99,8 @@ async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
                 name="lpd-uploads",
             ),
         ]
+        if config.jba_devices:
+            tasks.append(asyncio.create_task(node.jba.run(), name="jba"))
         try:
             yield node
         finally:
@@ -141,5 +147,11 @@ async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
             log.info("MFP API at %s (devices trust %s)", node.mfp.url, node.mfp.ca_cert)
         if node.lpd is not None:
             log.info("LPD server on %s:%d", config.lpd_host, node.lpd.port)
+        if config.jba_devices:
+            log.info(
+                "collecting JBA logs of %s every %g s",
+                ", ".join(d.name for d in config.jba_devices),
+                config.jba_interval,
+            )
         await stop.wait()
         log.info("stopping")

@@ -12,6 +12,7 @@ from printfabric.v1 import accounting_pb2, common_pb2, node_link_pb2, spool_pb2
 from node.credential import Card, Credential, LoginPassword, Pin
 from node.delivery import JobOrder, NodePrinter
 from node.errors import UsageFileError
+from node.jba_log import JbaRecord, request_id
 from node.replica import DirectoryDelta, ReplicaUser, SnapshotChunk
 
 _USAGE_KINDS = {
@@ -145,6 +146,27 @@ def usage_entry(record: Mapping[str, object], line: int) -> accounting_pb2.Usage
     # A time without a zone is the device's local time; UTC is the only honest guess.
     entry.occur_time.CopyFrom(timestamp(when if when.tzinfo else when.replace(tzinfo=UTC)))
     return entry
+
+
+def jba_usage_entry(
+    device: str, record: JbaRecord, login: str, job_id: str
+) -> accounting_pb2.UsageEntry:
+    """A usage entry from one record of a JBA device's log, charged to login (and job_id)."""
+    # device_id stays empty: the cloud fills in the node (a JBA device is not a cloud device).
+    return accounting_pb2.UsageEntry(
+        request_id=request_id(device, record),
+        kind=_USAGE_KINDS[record.kind.name],
+        user_login=login,
+        document_name=record.job_name,
+        job_id=job_id,
+        pages=record.pages,
+        sheets=record.sheets,
+        color_pages=record.color_pages,
+        mono_pages=record.mono_pages,
+        duplex=record.duplex,
+        paper_size=record.paper_size,
+        occur_time=timestamp(record.occurred),
+    )
 
 
 def usage_entries(text: str) -> list[accounting_pb2.UsageEntry]:

@@ -32,6 +32,7 @@ from node.config import NodeConfig
 from node.db import NodeDatabase
 from node.models import LpdJob, NodeQueue, ReplicaUserRow
 from node.outbox import Outbox
+from node.replica import user_row_by_login
 
 log = logging.getLogger(__name__)
 
@@ -480,13 +481,7 @@ async def _queue(session: AsyncSession, name: str) -> NodeQueue | None:
 
 
 async def _user(session: AsyncSession, login: str) -> ReplicaUserRow | None:
-    if not login:
-        return None
-    return (
-        await session.scalars(
-            select(ReplicaUserRow).where(ReplicaUserRow.login_key == login.casefold()).limit(1)
-        )
-    ).first()
+    return await user_row_by_login(session, login)
 
 
 def _title(job: ReceivedJob, source_name: str) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from printfabric import credentials
@@ -207,11 +208,7 @@ class Replica:
         return await self.authenticate_password(credential.login, credential.password)
 
     async def authenticate_password(self, login: str, password: str) -> ReplicaUser | None:
-        key = login.strip().casefold()
-        if not key:
-            return None
-        async with self.db.session() as session, session.begin():
-            row = await _newest(session, ReplicaUserRow.login_key == key)
+        row = await self.user_by_login(login)
         if row is None or not row.password_hash:
             return None
         # scrypt takes tens of milliseconds of CPU: off the event loop.
@@ -251,6 +248,31 @@ class Replica:
         if row.disabled:
             raise AuthRefused(f"the account {row.login} is disabled", reason="USER_DISABLED")
         return await self.user(row.user_id) or _user(row, ())
+
+    # Directory look-ups ---------------------------------------------------------------------
+
+    async def user_by_login(
+        self, login: str, session: AsyncSession | None = None
+    ) -> ReplicaUserRow | None:
+        """The user with this login (case-insensitive), in session's transaction if given."""
+        async with self._reading(session) as reading:
+            return await user_row_by_login(reading, login)
+
+    async def logins(
+        self, names: Iterable[str], session: AsyncSession | None = None
+    ) -> dict[str, str]:
+        """Case-folded login -> the login as the directory writes it, for each of names the
+        replica knows; in session's transaction if given."""
+        async with self._reading(session) as reading:
+            return await logins_of(reading, names)
+
+    @asynccontextmanager
+    async def _reading(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        if session is not None:
+            yield session
+            return
+        async with self.db.session() as own, own.begin():
+            yield own
 
     async def user(self, user_id: str) -> ReplicaUser | None:
         async with self.db.session() as session, session.begin():
@@ -298,6 +320,30 @@ async def _newest(session: AsyncSession, where: ColumnElement[bool]) -> ReplicaU
         select(ReplicaUserRow).where(where).order_by(ReplicaUserRow.revision.desc()).limit(1)
     )
     return row
+
+
+async def user_row_by_login(session: AsyncSession, login: str) -> ReplicaUserRow | None:
+    """The user with this login (case-insensitive) in the session's transaction; None for ""."""
+    key = _login_key(login)
+    return await _newest(session, ReplicaUserRow.login_key == key) if key else None
+
+
+async def logins_of(session: AsyncSession, names: Iterable[str]) -> dict[str, str]:
+    """Case-folded login -> the login as the directory writes it, for each of names it knows."""
+    keys = {key for key in map(_login_key, names) if key}
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(ReplicaUserRow.login_key, ReplicaUserRow.login)
+        .where(ReplicaUserRow.login_key.in_(keys))
+        .order_by(ReplicaUserRow.revision)
+    )
+    # In revision order, so where two rows share a login (see _newest) the newest one wins.
+    return dict(rows.tuples().all())
+
+
+def _login_key(login: str) -> str:
+    return login.strip().casefold()
 
 
 async def _upsert_users(
@@ -351,7 +397,7 @@ def _row(user: ReplicaUser) -> dict[str, object]:
     return {
         "user_id": user.user_id,
         "login": user.login,
-        "login_key": user.login.strip().casefold(),
+        "login_key": _login_key(user.login),
         "email": user.email,
         "full_name": user.full_name,
         "department": user.department,
