@@ -154,6 +154,12 @@ class JobDesk:
             if await session.get(SpooledJob, order.job_id) is not None:
                 # Sent again on a reconnect: this node already holds (or held) it.
                 return
+        async with self.db.session() as session, session.begin():
+            own = await session.get(LpdJob, order.job_id)
+            if own is not None and own.state in (lpd.PRINTING, lpd.PRINTED):
+                # Released at a device here already (maybe while the cloud was away): its
+                # report goes up through the outbox; printing it again would print it twice.
+                return
         local = await self._claim(order.job_id)
         if local is not None:
             # A job this node took over LPD: its data is here already.
