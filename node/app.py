@@ -19,7 +19,7 @@ from node.errors import ConfigError
 from node.jba import JbaCollector
 from node.jobs import JobDesk
 from node.link import NodeLink
-from node.lpd import LpdUploads, NodeLpd
+from node.lpd import LpdUploads, NodeLpd, sweep_strays
 from node.mfp import RunningMfpApi, running_mfp_api
 from node.outbox import Outbox
 from node.replica import Replica
@@ -115,10 +115,12 @@ async def running_node(config: NodeConfig) -> AsyncIterator[Node]:
 @contextlib.asynccontextmanager
 async def _serving_lpd(node: Node) -> AsyncIterator[LpdServer]:
     """The LPD server on config.lpd_listen; files still arriving live in <spool>/incoming, which
-    a start empties (what a crash left there never became a job)."""
+    a start empties, with any data file no job refers to (what a crash left never became a
+    job)."""
     config = node.config
     incoming = config.lpd_spool_dir / "incoming"
     await asyncio.to_thread(shutil.rmtree, incoming, True)
+    await sweep_strays(node.db, config.lpd_spool_dir)
     limits = LpdLimits(
         max_control_bytes=config.lpd_max_control_bytes,
         max_job_bytes=config.lpd_max_job_bytes,

@@ -505,3 +505,25 @@ async def lpd_counts(db: NodeDatabase) -> dict[str, int]:
     async with db.session() as session, session.begin():
         rows = await session.execute(select(LpdJob.state, func.count()).group_by(LpdJob.state))
         return {state: int(n) for state, n in rows.tuples()}
+
+
+async def sweep_strays(db: NodeDatabase, spool: Path) -> int:
+    """Deletes data files in the LPD spool folder that no job refers to (a crash between moving
+    a received file in and committing its job leaves one; that job was never acknowledged, so
+    its client sends it again). Run before the server starts; returns how many went."""
+    async with db.session() as session, session.begin():
+        kept = set((await session.scalars(select(LpdJob.path).where(LpdJob.path != ""))).all())
+
+    def sweep() -> int:
+        if not spool.is_dir():
+            return 0
+        strays = [p for p in spool.iterdir() if p.is_file() and str(p) not in kept]
+        for path in strays:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return len(strays)
+
+    gone = await asyncio.to_thread(sweep)
+    if gone:
+        log.warning("deleted %d LPD data file(s) no job refers to", gone)
+    return gone

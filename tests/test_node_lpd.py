@@ -300,6 +300,10 @@ async def test_unknown_queues_and_users_are_refused_and_nothing_stays_behind(
     doc = small_pdf(tmp_path / "doc.pdf", "refused")
     async with cloud_at(tmp_path / "cloud") as cloud:
         site = await make_site(tmp_path, cloud)
+        # What a crash between moving a file in and committing its job left: swept at start.
+        (site.config.lpd_spool_dir / "incoming").mkdir(parents=True)
+        (site.config.lpd_spool_dir / ("0" * 32)).write_bytes(b"never a job")
+        (site.config.lpd_spool_dir / "incoming" / "x.part").write_bytes(b"half")
         async with running_node(site.config) as node:
             await eventually(lambda: in_sync(node, cloud, site.tenant_id))
             assert node.lpd_port
