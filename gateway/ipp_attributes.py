@@ -141,17 +141,7 @@ def _group_of(name: str) -> str:
 JOB_TEMPLATE_PRINTER = frozenset(
     f"{base}-{suffix}"
     for base in (
-        "copies",
-        "finishings",
-        "media",
-        "media-col",
-        "orientation-requested",
-        "output-bin",
-        "print-color-mode",
-        "print-quality",
-        "print-scaling",
-        "printer-resolution",
-        "sides",
+        *JOB_CREATION,
         "number-up",
         "job-sheets",
         "multiple-document-handling",

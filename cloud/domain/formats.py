@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import struct
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from pypdf import PdfReader
 
@@ -162,6 +163,42 @@ class StreamSniffer:
     @property
     def sha256_hex(self) -> str:
         return self._hash.hexdigest()
+
+
+_WRITE_BATCH = 1 << 20
+
+
+async def stream_to_file(
+    part: Path,
+    chunks: AsyncIterator[bytes],
+    limit: int,
+    over_limit: Callable[[], Exception],
+) -> StreamSniffer:
+    """Writes chunks into the new file part (never whole in memory), hashed and counted as they
+    pass; raises over_limit() as soon as more than limit bytes arrived.
+
+    Small chunks are gathered so the thread hop is paid per MiB, not per chunk; writelines
+    avoids copying them into one buffer.
+    """
+    sniffer = StreamSniffer()
+    fh: IO[bytes] = await asyncio.to_thread(part.open, "xb")
+    try:
+        pending: list[bytes] = []
+        pending_bytes = 0
+        async for chunk in chunks:
+            sniffer.feed(chunk)
+            if sniffer.size > limit:
+                raise over_limit()
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= _WRITE_BATCH:
+                await asyncio.to_thread(fh.writelines, pending)
+                pending, pending_bytes = [], 0
+        if pending:
+            await asyncio.to_thread(fh.writelines, pending)
+    finally:
+        await asyncio.to_thread(fh.close)
+    return sniffer
 
 
 def count_pages(path: Path, fmt: DocumentFormat) -> int:

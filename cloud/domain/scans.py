@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +19,11 @@ from cloud.db.engine import run_to_completion
 from cloud.db.models import Scan, ScanDestination, User
 from cloud.domain.directory import acting_user, decode_rights
 from cloud.domain.enums import AccessRight, PrincipalKind
-from cloud.domain.formats import StreamSniffer
+from cloud.domain.formats import StreamSniffer, stream_to_file
 from cloud.domain.principal import Principal
 from cloud.domain.runtime import Runtime, audit, new_id, next_page_token, page_window
 from cloud.errors import InvalidArgument, NotFound, PermissionDenied, TooLarge
 
-_WRITE_BATCH = 1 << 20
 _MIME = re.compile(r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
 _MAX_METADATA_BYTES = 64 << 10
 # The one destination every user with an email address has; tenant destinations have hex ids.
@@ -168,27 +166,14 @@ class Scans:
     async def _receive(
         self, part: Path, chunks: AsyncIterator[bytes], declared: int
     ) -> StreamSniffer:
-        sniffer = StreamSniffer()
-        fh: IO[bytes] = await asyncio.to_thread(part.open, "xb")
-        try:
-            pending: list[bytes] = []
-            pending_bytes = 0
-            async for chunk in chunks:
-                sniffer.feed(chunk)
-                if sniffer.size > declared:
-                    raise InvalidArgument(
-                        f"the header declares {declared} bytes; more arrived",
-                        reason="SIZE_MISMATCH",
-                    )
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                if pending_bytes >= _WRITE_BATCH:
-                    await asyncio.to_thread(fh.writelines, pending)
-                    pending, pending_bytes = [], 0
-            if pending:
-                await asyncio.to_thread(fh.writelines, pending)
-        finally:
-            await asyncio.to_thread(fh.close)
+        sniffer = await stream_to_file(
+            part,
+            chunks,
+            declared,
+            lambda: InvalidArgument(
+                f"the header declares {declared} bytes; more arrived", reason="SIZE_MISMATCH"
+            ),
+        )
         if sniffer.size != declared:
             # Also what a cancelled upload looks like: gRPC can end it like a finished one.
             raise InvalidArgument(

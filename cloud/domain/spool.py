@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +21,7 @@ from cloud.db.models import Device, Job, Printer, Tenant, Upload, User
 from cloud.domain.devices import Devices, decode_formats
 from cloud.domain.directory import acting_user
 from cloud.domain.enums import AccessRight, DocumentFormat, JobState, PrincipalKind, QueueModel
-from cloud.domain.formats import StreamSniffer, count_pages, detect_format
+from cloud.domain.formats import StreamSniffer, count_pages, detect_format, stream_to_file
 from cloud.domain.jobs import (
     JobInfo,
     JobSubmission,
@@ -42,7 +41,6 @@ from cloud.errors import (
     TooLarge,
 )
 
-_WRITE_BATCH = 1 << 20
 _UNKNOWN = (DocumentFormat.UNSPECIFIED, DocumentFormat.OCTET_STREAM)
 # Who may name the owner of a job: nodes submit for users; MFPs also release for them.
 _SUBMITTERS = frozenset({PrincipalKind.NODE})
@@ -271,30 +269,15 @@ class Spool:
             raise
 
     async def _receive(self, part: Path, chunks: AsyncIterator[bytes]) -> StreamSniffer:
-        sniffer = StreamSniffer()
         limit = self.rt.settings.max_job_bytes
-        fh: IO[bytes] = await asyncio.to_thread(part.open, "xb")
-        try:
-            # Small chunks are gathered so the thread hop is paid per MiB, not per chunk;
-            # writelines avoids copying them into one buffer.
-            pending: list[bytes] = []
-            pending_bytes = 0
-            async for chunk in chunks:
-                sniffer.feed(chunk)
-                if sniffer.size > limit:
-                    raise TooLarge(
-                        f"the document is over the limit of {limit} bytes", reason="JOB_TOO_LARGE"
-                    )
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                if pending_bytes >= _WRITE_BATCH:
-                    await asyncio.to_thread(fh.writelines, pending)
-                    pending, pending_bytes = [], 0
-            if pending:
-                await asyncio.to_thread(fh.writelines, pending)
-        finally:
-            await asyncio.to_thread(fh.close)
-        return sniffer
+        return await stream_to_file(
+            part,
+            chunks,
+            limit,
+            lambda: TooLarge(
+                f"the document is over the limit of {limit} bytes", reason="JOB_TOO_LARGE"
+            ),
+        )
 
     async def _record(
         self,
