@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from printfabric.ipp import IppError, Limits, Message, Status, encode, read_message
+from printfabric.ipp.everywhere import ICON_SIZES
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -22,7 +23,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.icons import printer_icon
-from gateway.ipp_attributes import ICON_SIZES
 from gateway.ipp_printer import IppFailure, IppPrinter, NeedAuth, Target, response
 from gateway.ipp_printer import Request as IppRequest
 from gateway.upstream import Upstream, prepend

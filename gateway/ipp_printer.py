@@ -25,9 +25,9 @@ from printfabric.ipp import (
     StringWithLanguage,
     Tag,
 )
+from printfabric.ipp import everywhere as attrs
 from printfabric.v1 import spool_pb2
 
-from gateway import ipp_attributes as attrs
 from gateway.upstream import QueueInfo, Upstream, UserSession, prepend
 
 log = logging.getLogger(__name__)

@@ -11,32 +11,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from printfabric import formats as shared_formats
+from printfabric.formats import HEAD_SIZE
 from pypdf import PdfReader
 
 from cloud.domain.enums import DocumentFormat
 
-HEAD_SIZE = 4096
-"""How many leading bytes detect_format looks at, and StreamSniffer keeps."""
-
-_BOM = b"\xef\xbb\xbf"
-# Ctrl-D ends a previous PostScript job; Windows drivers often send one before the next job.
-_PREAMBLE_BYTES = frozenset(b" \t\r\n\x0c\x04")
-_PREAMBLE_MAX = 1024  # Acrobat accepts %PDF- this far in; drivers never pad more
-_UEL = b"\x1b%-12345X"
-_PJL_ENTER = re.compile(rb"@PJL[ \t]+ENTER[ \t]+LANGUAGE[ \t]*=[ \t]*([A-Za-z0-9_-]+)", re.I)
-_PJL_LANGUAGES = {
-    b"PDF": DocumentFormat.PDF,
-    b"POSTSCRIPT": DocumentFormat.POSTSCRIPT,
-    b"XPS": DocumentFormat.XPS,
-}
-# Reset (ESC E) or a parameterised command such as ESC &l1O, ESC *t300R, ESC (s0P, ESC (8U.
-_PCL_ESCAPE = re.compile(rb"\x1b(?:E|[&*()][`-~]?[-+]?[0-9.]+[@-Z`-~])")
-# The binding byte before the name says ASCII or which byte order; all three are PCL XL.
-_PCL_XL = re.compile(rb"['()] HP-PCL XL;")
-_ZIP_LOCAL = b"PK\x03\x04"
-# OPC lets one part be split into pieces named part/[0].piece ... part/[n].last.piece.
-_OPC_PIECE = re.compile(r"/\[\d+\](?:\.last)?\.piece$")
-_XPS_SUFFIXES = (".fdseq", ".fdoc", ".fpage")
+__all__ = ["HEAD_SIZE", "detect_format", "format_from_mime"]
 
 # The enum's own MIME types (UNSPECIFIED shares octet-stream with OCTET_STREAM), plus aliases.
 _MIME_FORMATS = {
@@ -54,86 +35,7 @@ def format_from_mime(mime: str) -> DocumentFormat | None:
 
 def detect_format(head: bytes) -> DocumentFormat:
     """The format of a document from its first bytes (up to HEAD_SIZE); OCTET_STREAM if unknown."""
-    binary = _binary_format(head)
-    if binary is not None:
-        return binary
-    start = len(_BOM) if head.startswith(_BOM) else 0
-    limit = min(len(head), _PREAMBLE_MAX)
-    while start < limit and head[start] in _PREAMBLE_BYTES:
-        start += 1
-    text = head[start:]
-    if text.startswith((_UEL, b"@PJL")):
-        return _pjl_format(text)
-    return _text_format(text) or DocumentFormat.OCTET_STREAM
-
-
-def _binary_format(data: bytes) -> DocumentFormat | None:
-    if data.startswith(b"RaS2"):
-        return DocumentFormat.PWG_RASTER
-    if data.startswith(b"UNIRAST\x00"):
-        return DocumentFormat.URF
-    if data.startswith(_ZIP_LOCAL):
-        xps = _is_xps(_zip_entry_names(data))
-        return DocumentFormat.XPS if xps else DocumentFormat.OCTET_STREAM
-    return None
-
-
-def _text_format(data: bytes) -> DocumentFormat | None:
-    if data.startswith(b"%PDF-"):
-        return DocumentFormat.PDF
-    if data.startswith(b"%!"):
-        return DocumentFormat.POSTSCRIPT
-    if _PCL_ESCAPE.match(data) or _PCL_XL.match(data):
-        return DocumentFormat.PCL
-    return None
-
-
-def _pjl_format(data: bytes) -> DocumentFormat:
-    """A PJL job declares its language; without ENTER LANGUAGE the printer sniffs the body."""
-    pos = 0
-    while True:
-        while pos < len(data) and data[pos] in b"\r\n\t ":
-            pos += 1
-        if data.startswith(_UEL, pos):
-            pos += len(_UEL)
-        elif data.startswith(b"@PJL", pos):
-            end = data.find(b"\n", pos)
-            line, pos = (data[pos:], len(data)) if end < 0 else (data[pos:end], end + 1)
-            if enter := _PJL_ENTER.match(line):
-                language = enter.group(1).upper()
-                if language.startswith(b"PCL"):  # PCL, PCLXL, PCL5C, PCL3GUI ...
-                    return DocumentFormat.PCL
-                return _PJL_LANGUAGES.get(language, DocumentFormat.OCTET_STREAM)
-        else:
-            return _text_format(data[pos:]) or DocumentFormat.OCTET_STREAM
-
-
-def _zip_entry_names(data: bytes) -> list[str]:
-    """Names of the local file headers found in the leading bytes of a zip."""
-    names: list[str] = []
-    pos = 0
-    while (pos := data.find(_ZIP_LOCAL, pos)) >= 0 and pos + 30 <= len(data):
-        flags, size, name_len, extra_len = struct.unpack_from("<2xH10xI4xHH", data, pos + 4)
-        names.append(data[pos + 30 : pos + 30 + name_len].decode("utf-8", "replace"))
-        if flags & 0x08 or size == 0xFFFFFFFF:
-            # Size is in a trailing descriptor or zip64 extra: search for the next header.
-            pos += 30 + name_len
-        else:
-            pos += 30 + name_len + extra_len + size
-    return names
-
-
-def _opc_part_name(name: str) -> str:
-    return _OPC_PIECE.sub("", name).lower()
-
-
-def _is_xps(names: list[str]) -> bool:
-    """[Content_Types].xml and _rels/.rels are in every OPC file (docx too), so need more."""
-    parts = {_opc_part_name(name) for name in names}
-    if any(part.endswith(_XPS_SUFFIXES) for part in parts):
-        return True
-    opc = "[content_types].xml" in parts or "_rels/.rels" in parts
-    return opc and any(part.startswith("documents/") for part in parts)
+    return DocumentFormat(shared_formats.detect_format(head))
 
 
 class StreamSniffer:
@@ -309,7 +211,9 @@ def _count_xps(file: BinaryIO) -> int:
         # What zipfile raises for a corrupt directory: an unknown version, a name that is not
         # the UTF-8 its flag claims, an offset that makes it seek before the file's start.
         return 0
-    return len({part for name in names if (part := _opc_part_name(name)).endswith(".fpage")})
+    return len(
+        {part for name in names if (part := shared_formats.opc_part_name(name)).endswith(".fpage")}
+    )
 
 
 def _count_urf(file: BinaryIO) -> int:

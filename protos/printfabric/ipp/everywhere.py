@@ -1,4 +1,8 @@
-"""The attributes of a queue's IPP printer object and of its jobs (RFC 8011, PWG 5100.14)."""
+"""IPP Everywhere printer and job attributes of a queue (RFC 8011, PWG 5100.14).
+
+The gateway describes each cloud queue with them and the workstation client's local printer
+(`printfabric serve-printer`) describes the queue it forwards to the same way.
+"""
 
 from __future__ import annotations
 
