@@ -80,6 +80,14 @@ class CloudConfig:
     def secret_file(self) -> Path:
         return self.state_dir / "token-signing.key"
 
+    @property
+    def blob_url_key_file(self) -> Path:
+        """The key that signs the blob folder's URLs; the gateway that serves them reads it.
+
+        Never the token-signing key: whoever holds that can mint access tokens.
+        """
+        return self.state_dir / "blob-url.key"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CloudConfig:
         env = os.environ if env is None else env

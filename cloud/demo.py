@@ -209,6 +209,10 @@ async def demo_gateway(config: CloudConfig, creds: DemoCredentials) -> AsyncIter
         "PF_GATEWAY_CLOUD_CA": creds.ca_cert,
         "PF_GATEWAY_COMPANY": creds.company_code,
     }
+    if config.s3 is None:
+        # The gateway serves the signed URLs of the cloud's blob folder, with its URL key.
+        env["PF_GATEWAY_BLOB_DIR"] = str(config.blob_dir.resolve())
+        env["PF_GATEWAY_BLOB_KEY"] = str(config.blob_url_key_file)
     async with _child(config.home / "gateway.log", env, "printfabric-gateway", "run"):
         yield
 

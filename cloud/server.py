@@ -57,7 +57,7 @@ MAX_MESSAGE_BYTES = 8 << 20
 
 
 def load_secret(path: Path) -> bytes:
-    """The token signing key, created with mode 0600 on first run."""
+    """A signing key (tokens, blob URLs), created with mode 0600 on first run."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with contextlib.suppress(FileExistsError):
@@ -70,7 +70,7 @@ def load_secret(path: Path) -> bytes:
     return key
 
 
-def blob_store(config: CloudConfig, url_key: bytes) -> BlobStore:
+def blob_store(config: CloudConfig) -> BlobStore:
     if config.s3 is not None:
         return S3BlobStore(
             bucket=config.s3.bucket,
@@ -81,6 +81,9 @@ def blob_store(config: CloudConfig, url_key: bytes) -> BlobStore:
             secret_key=config.s3.secret_key,
             create_bucket=True,
         )
+    # The folder's URLs get a key of their own: the gateway that serves them must read it, and
+    # must never hold the token-signing key (it could mint access tokens).
+    url_key = load_secret(config.blob_url_key_file)
     return LocalBlobStore(config.blob_dir, config.public_url, url_key)
 
 
@@ -91,7 +94,7 @@ async def build_runtime(config: CloudConfig) -> Runtime:
     key = load_secret(config.secret_file)
     return Runtime(
         db=Database(config.database_url),
-        blobs=blob_store(config, key),
+        blobs=blob_store(config),
         signer=TokenSigner(key=key, access_ttl=config.access_token_ttl),
         settings=Settings(
             max_job_bytes=config.max_job_bytes,

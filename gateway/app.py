@@ -1,4 +1,5 @@
-"""The gateway's HTTPS front: IPP printers at /ipp/print/{queue} (and /t/{company}/...).
+"""The gateway's HTTPS front: IPP printers at /ipp/print/{queue} (and /t/{company}/...), the
+workstation API at /api/v1, and the signed blob URLs of the cloud's blob folder at /blob/v1.
 
 Every request is turned into gRPC calls to the cloud; nothing is stored here. A request that
 cannot be read as IPP gets an IPP error (HTTP 200, as RFC 8010 wants) or, when the stream itself
@@ -7,11 +8,9 @@ is broken, a closed connection; never an HTTP 500 or a stack trace.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from printfabric.ipp import IppError, Limits, Message, Status, encode, read_message
@@ -19,9 +18,13 @@ from printfabric.ipp.everywhere import ICON_SIZES
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.api_errors import HTTP_REASON
+from gateway.blob_urls import BlobFolder, blob_routes
+from gateway.body import RequestBody
+from gateway.client_api import ClientApi
 from gateway.icons import printer_icon
 from gateway.ipp_printer import IppFailure, IppPrinter, NeedAuth, Target, response
 from gateway.ipp_printer import Request as IppRequest
@@ -30,11 +33,6 @@ from gateway.upstream import Upstream, prepend
 log = logging.getLogger(__name__)
 
 IPP_TYPE = "application/ipp"
-# A client that sends nothing for this long in the middle of a request is cut off.
-BODY_IDLE_SECONDS = 60.0
-# What is left of an answered request's body is read and dropped up to this much; beyond it the
-# connection is closed instead (cheaper than reading a document nobody will keep).
-DRAIN_LIMIT = 1 << 20
 LIMITS = Limits()
 # A request without a login is never bigger than this (Get-Printer-Attributes has no document).
 ANONYMOUS_BODY_LIMIT = 64 << 10
@@ -43,41 +41,8 @@ ANONYMOUS_BODY_LIMIT = 64 << 10
 @dataclass(frozen=True)
 class GatewaySettings:
     default_company: str
-
-
-class _Body:
-    """The request body as an async iterator, with an idle timeout; remembers if it ended."""
-
-    def __init__(self, request: Request) -> None:
-        self._stream = request.stream()
-        self.finished = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while True:
-            try:
-                chunk = await asyncio.wait_for(anext(self._stream), BODY_IDLE_SECONDS)
-            except StopAsyncIteration:
-                self.finished = True
-                raise
-            except TimeoutError as exc:
-                raise ClientDisconnect() from exc
-            if chunk:
-                return chunk
-
-    async def drain(self) -> bool:
-        """Reads what is left, up to DRAIN_LIMIT; True if the body ended."""
-        seen = 0
-        try:
-            async for chunk in self:
-                seen += len(chunk)
-                if seen > DRAIN_LIMIT:
-                    return False
-        except ClientDisconnect:
-            return False
-        return True
+    # The cloud's blob folder, whose signed URLs the gateway serves (None: it serves none).
+    blob_folder: BlobFolder | None = None
 
 
 def _credentials(header: str | None) -> tuple[str, str] | None:
@@ -91,6 +56,13 @@ def _credentials(header: str | None) -> tuple[str, str] | None:
     return (login, password) if sep and login else None
 
 
+def _bearer(header: str | None) -> str:
+    """The access token of an Authorization: Bearer header ("" for none)."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" else ""
+
+
 def _carries_document(request: Request) -> bool:
     """Whether the body is bigger than any request without a document would be."""
     if "chunked" in request.headers.get("transfer-encoding", "").lower():
@@ -99,8 +71,15 @@ def _carries_document(request: Request) -> bool:
     return not length.isdigit() or int(length) > ANONYMOUS_BODY_LIMIT
 
 
-def _challenge(close: bool) -> Response:
-    headers = {"WWW-Authenticate": 'Basic realm="PrintFabric", charset="UTF-8"'}
+def _challenge(close: bool, bearer: bool = False) -> Response:
+    # A refused token is challenged as a token (RFC 6750), a missing login as Basic (what
+    # CUPS and every driverless client answer).
+    challenge = (
+        'Bearer realm="PrintFabric", error="invalid_token"'
+        if bearer
+        else 'Basic realm="PrintFabric", charset="UTF-8"'
+    )
+    headers = {"WWW-Authenticate": challenge}
     if close:
         headers["Connection"] = "close"
     return Response(status_code=401, headers=headers)
@@ -112,11 +91,16 @@ def _ipp(message: Message, close: bool = False) -> Response:
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": message, "reason": HTTP_REASON.get(status, "ERROR")},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
     printer = IppPrinter(upstream)
+    client_api = ClientApi(upstream, settings.default_company).app()
 
     def target(request: Request) -> Target | None:
         company = request.path_params.get("company") or settings.default_company
@@ -152,12 +136,14 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != IPP_TYPE:
             return _error(400, f"an IPP request has Content-Type {IPP_TYPE}, not {content_type!r}")
-        credentials = _credentials(request.headers.get("authorization"))
-        if credentials is None and _carries_document(request):
+        authorization = request.headers.get("authorization")
+        credentials = _credentials(authorization)
+        bearer = _bearer(authorization)
+        if credentials is None and not bearer and _carries_document(request):
             # Only Get-Printer-Attributes goes without a login, and it has no document: ask for
             # credentials before the client sends (and we read) a large body for nothing.
             return _challenge(close=True)
-        body = _Body(request)
+        body = RequestBody(request)
         try:
             message, rest, remaining = await read_message(body, LIMITS)
         except IppError as exc:
@@ -171,11 +157,13 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
             body=prepend(rest, remaining),
             credentials=credentials,
             user_agent=request.headers.get("user-agent", "")[:100],
+            bearer=bearer,
+            idempotency_key=request.headers.get("idempotency-key"),
         )
         try:
             reply = await printer.handle(ipp_request)
         except NeedAuth:
-            return _challenge(close=not await body.drain())
+            return _challenge(close=not await body.drain(), bearer=bool(bearer))
         except ClientDisconnect:
             return Response(status_code=400, headers={"Connection": "close"})
         except IppFailure as exc:  # raised from the document stream (bad compression)
@@ -193,7 +181,9 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         return Response(printer_icon(size), media_type="image/png")
 
     async def root(request: Request) -> Response:
-        return JSONResponse({"service": "printfabric-gateway", "ipp": "/ipp/print/{queue}"})
+        return JSONResponse(
+            {"service": "printfabric-gateway", "ipp": "/ipp/print/{queue}", "api": "/api/v1"}
+        )
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(404, f"nothing at {request.url.path}")
@@ -201,16 +191,22 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return _error(405, f"{request.method} is not allowed on {request.url.path}")
 
+    async def no_blob_storage(request: Request) -> Response:
+        return _error(404, "this gateway serves no blob storage")
+
     methods = ["GET", "POST"]
-    return Starlette(
-        routes=[
-            Route("/", root, methods=["GET"]),
-            Route("/icons/printer-{size:int}.png", icon, methods=["GET"]),
-            Route("/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
-            Route("/t/{company:str}/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
-        ],
-        exception_handlers={404: not_found, 405: not_allowed},
-    )
+    routes: list[BaseRoute] = [
+        Route("/", root, methods=["GET"]),
+        Route("/icons/printer-{size:int}.png", icon, methods=["GET"]),
+        Route("/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
+        Route("/t/{company:str}/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
+        Mount("/api/v1", app=client_api),
+    ]
+    if settings.blob_folder is not None:
+        routes.extend(blob_routes(settings.blob_folder))
+    else:
+        routes.append(Route("/blob/v1/{token:str}", no_blob_storage, methods=["GET", "PUT"]))
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
 
 
 def with_mfp_api(app: ASGIApp, mfp: ASGIApp) -> ASGIApp:

@@ -44,6 +44,19 @@ class GatewayConfig:
     mfp_key_file: Path | None = None
     # How long a user stays logged in at an MFP.
     mfp_session_seconds: float = 900.0
+    # The cloud's blob folder whose signed URLs (/blob/v1/{token}) the gateway serves, and the
+    # key those URLs are signed with (the cloud's blob-url.key; never its token-signing key).
+    blob_folder: Path | None = None
+    blob_key_file: Path | None = None
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.blob_folder or self.home / "blobs"
+
+    @property
+    def blob_key_path(self) -> Path:
+        # Where the cloud keeps it under the same $PF_HOME (CloudConfig.blob_url_key_file).
+        return self.blob_key_file or self.home / "cloud" / "blob-url.key"
 
     @property
     def mfp_key_path(self) -> Path:
@@ -93,4 +106,24 @@ class GatewayConfig:
             mfp_session_seconds=_seconds(
                 "PF_GATEWAY_MFP_SESSION", env.get("PF_GATEWAY_MFP_SESSION", "15m")
             ),
+            blob_folder=_path(env, "PF_GATEWAY_BLOB_DIR", folder=True),
+            blob_key_file=_path(env, "PF_GATEWAY_BLOB_KEY", folder=False),
         )
+
+
+def _path(env: Mapping[str, str], name: str, *, folder: bool) -> Path | None:
+    """An optional path setting; a value that cannot be what it names is a ConfigError.
+
+    A path that does not exist (yet) is fine: the gateway then serves no blob storage.
+    """
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if "\0" in value:
+        raise ConfigError(f"{name} holds a NUL character")
+    path = Path(value).expanduser().resolve()
+    if folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}={value!r} is not a folder")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{name}={value!r} is a folder, not a key file")
+    return path

@@ -8,7 +8,9 @@ SpoolService.SubmitJob; nothing is kept here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +30,7 @@ from printfabric.ipp import (
 from printfabric.ipp import everywhere as attrs
 from printfabric.v1 import spool_pb2
 
-from gateway.upstream import QueueInfo, Upstream, UserSession, prepend
+from gateway.upstream import QueueInfo, TokenRefused, Upstream, UserSession, prepend
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,22 @@ SUPPORTED_MAJORS = (1, 2)
 # Documents go to the cloud in messages of at most this size (the gRPC limit is 8 MiB).
 CHUNK = 1 << 20
 # Operations anyone may call before logging in (driverless set-up needs the printer's
-# description); everything else asks for HTTP Basic credentials.
+# description); everything else asks for HTTP Basic credentials or a bearer token.
 ANONYMOUS = frozenset({Operation.GET_PRINTER_ATTRIBUTES})
+# The operations whose job an Idempotency-Key names (the spool's request_id, per owner).
+_IDEMPOTENT = frozenset({Operation.PRINT_JOB, Operation.CREATE_JOB})
+IDEMPOTENCY_KEY_MAX = 128
+_REQUEST_ID_MAX = 128
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,4096}")
+# What the cloud answers for an access token it does not accept for a person printing.
+_TOKEN_REFUSED = frozenset(
+    {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
 
 # The cloud's refusal reasons that have an IPP status of their own.
 _REASONS = {
@@ -74,7 +90,8 @@ class IppFailure(Exception):
 
 
 class NeedAuth(Exception):
-    """The operation needs a login: the HTTP layer answers 401 with a Basic challenge."""
+    """The operation needs a login: the HTTP layer answers 401 with a Basic challenge (a
+    Bearer one when the request came with a token)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,10 @@ class Request:
     credentials: tuple[str, str] | None
     user_agent: str = ""
     user: UserSession | None = None
+    # An access token (Authorization: Bearer), instead of credentials.
+    bearer: str = field(default="", repr=False)
+    # The Idempotency-Key header as sent (None: absent).
+    idempotency_key: str | None = None
     unsupported: list[Attribute] = field(default_factory=list)
 
     @property
@@ -239,6 +260,9 @@ class IppPrinter:
         return reply
 
     async def _authenticate(self, req: Request) -> None:
+        if req.bearer:
+            req.user = await self._token_user(req)
+            return
         if req.credentials is None:
             raise NeedAuth()
         login, password = req.credentials
@@ -248,6 +272,23 @@ class IppPrinter:
             if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
                 raise NeedAuth() from exc
             raise
+
+    async def _token_user(self, req: Request) -> UserSession:
+        """The user of an access token, refused (401) like a wrong password."""
+        if not _TOKEN_SHAPE.fullmatch(req.bearer):
+            raise NeedAuth()  # gRPC metadata carries printable ASCII only: no token of ours
+        try:
+            user = await self.upstream.token_session(req.bearer)
+        except TokenRefused as exc:
+            raise NeedAuth() from exc
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _TOKEN_REFUSED:
+                raise NeedAuth() from exc
+            raise
+        if user.company_code.upper() != req.target.company.upper():
+            # A token of another tenant than the printer's: as wrong as a password would be.
+            raise NeedAuth()
+        return user
 
     # Printer ------------------------------------------------------------------------------
 
@@ -318,6 +359,7 @@ class IppPrinter:
             options=options,
             origin=f"IPP {req.user_agent}".strip()[:256],
             size_hint=0,
+            request_id=_request_id(req),
         )
 
     def _format(self, req: Request, queue: QueueInfo) -> int:
@@ -508,6 +550,29 @@ class IppPrinter:
             # Closed with no document: nothing to print.
             await self.upstream.cancel(req.user, job.job_id)
         return response(req.message, Status.SUCCESSFUL_OK)
+
+
+def _request_id(req: Request) -> str:
+    """The spool request_id an Idempotency-Key gives a Print-Job or Create-Job ("" without).
+
+    The cloud keeps one job per owner and request_id, so a job sent again after a network
+    drop returns the first job instead of making a second.
+    """
+    key = req.idempotency_key
+    if key is None:
+        return ""
+    if not (1 <= len(key) <= IDEMPOTENCY_KEY_MAX and all(" " <= c <= "~" for c in key)):
+        raise IppFailure(
+            Status.CLIENT_ERROR_BAD_REQUEST,
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
+        )
+    if req.message.code not in _IDEMPOTENT:
+        return ""
+    if len(key) > _REQUEST_ID_MAX - len("ipp:"):
+        # The spool keeps request ids of up to 128 characters: a longer key goes as its hash
+        # (request ids are per owner, so a collision could only ever be with one's own job).
+        return "ipp:#" + hashlib.sha256(key.encode("ascii")).hexdigest()
+    return f"ipp:{key}"
 
 
 def _keywords(req: Request, name: str) -> list[str] | None:

@@ -16,6 +16,7 @@ from printfabric.mfp.tokens import load_or_create_key
 from printfabric.tls import TlsFiles, ensure_dev_pki
 
 from gateway.app import GatewaySettings, build_app, with_mfp_api
+from gateway.blob_urls import BlobFolder, BlobKeyError
 from gateway.config import ConfigError, GatewayConfig
 from gateway.upstream import Upstream
 
@@ -46,11 +47,17 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
             f"cannot read the cloud's CA certificate {config.cloud_ca} "
             f"(PF_GATEWAY_CLOUD_CA): {exc.strerror}"
         ) from exc
+    blobs = BlobFolder(config.blob_dir, config.blob_key_path)
+    try:
+        blobs.check()
+    except BlobKeyError as exc:
+        raise ConfigError(f"{exc} (PF_GATEWAY_BLOB_KEY)") from exc
     tls = tls_files(config)
     upstream = Upstream(config.cloud_target, ca_pem, config.auth_cache_seconds)
     signer = UserTokenSigner(load_or_create_key(config.mfp_key_path), config.mfp_session_seconds)
+    settings = GatewaySettings(default_company=config.default_company, blob_folder=blobs)
     app = with_mfp_api(
-        build_app(upstream, GatewaySettings(default_company=config.default_company)),
+        build_app(upstream, settings),
         build_mfp_app(CloudMfpBackend(upstream.channel, signer)),
     )
     try:

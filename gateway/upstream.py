@@ -2,7 +2,8 @@
 
 What it does keep is a short-lived, in-memory cache of checked logins (keyed by a keyed hash of
 company, login and password, never the password itself) so that a workstation printing ten
-jobs does not cost ten password checks, and of queue descriptions for Get-Printer-Attributes.
+jobs does not cost ten password checks, of whose access tokens it was shown (keyed by a keyed
+hash of the token), and of queue descriptions for Get-Printer-Attributes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -23,8 +24,12 @@ from printfabric.v1 import (
     auth_pb2_grpc,
     device_pb2,
     device_pb2_grpc,
+    directory_pb2,
+    directory_pb2_grpc,
     spool_pb2,
     spool_pb2_grpc,
+    tenant_pb2,
+    tenant_pb2_grpc,
 )
 
 # Job chunks are at most 1 MiB; 8 MiB leaves room.
@@ -78,6 +83,10 @@ class UserSession:
         return (("authorization", f"Bearer {self.access_token}"),)
 
 
+class TokenRefused(Exception):
+    """The cloud accepted the access token, but not for a person printing (disabled user)."""
+
+
 @dataclass(frozen=True)
 class QueueInfo:
     printer: device_pb2.Printer
@@ -107,6 +116,8 @@ class Upstream:
         self.auth = auth_pb2_grpc.AuthServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.devices = device_pb2_grpc.DeviceServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.spool = spool_pb2_grpc.SpoolServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.tenants = tenant_pb2_grpc.TenantServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.directory = directory_pb2_grpc.DirectoryServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self._auth_ttl = auth_cache_seconds
         self._key = secrets.token_bytes(32)
         self._sessions: _TtlCache[bytes, UserSession] = _TtlCache()
@@ -121,16 +132,8 @@ class Upstream:
         key = hmac.new(
             self._key, "\0".join((company, login, password)).encode(), hashlib.sha256
         ).digest()
-        cached = self._sessions.get(key)
-        if cached is not None:
-            return cached
-        # Concurrent requests with the same credentials share one password check.
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[UserSession] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
+
+        async def check() -> tuple[UserSession, float]:
             reply = await self.auth.AuthenticateUser(
                 auth_pb2.AuthenticateUserRequest(
                     company_code=company,
@@ -144,7 +147,55 @@ class Upstream:
                 company, reply.user.login, reply.user.full_name, reply.tokens.access_token, key
             )
             expires = reply.tokens.access_token_expire_time.seconds - time.time()
-            self._sessions.put(key, session, max(0.0, min(self._auth_ttl, expires - 30)))
+            return session, max(0.0, min(self._auth_ttl, expires - 30))
+
+        return await self._cached(key, check)
+
+    async def token_session(self, token: str) -> UserSession:
+        """The user whose access token this is (IPP with a bearer token).
+
+        The cloud checks the token and names its user and tenant; the answer is cached for a
+        short while under a keyed hash of the token. Raises grpc.aio.AioRpcError when the cloud
+        refuses the token, TokenRefused when it is not a usable person's.
+        """
+        key = hmac.new(self._key, b"bearer\0" + token.encode(), hashlib.sha256).digest()
+
+        async def check() -> tuple[UserSession, float]:
+            metadata = (("authorization", f"Bearer {token}"),)
+            # GetUser without a user_id or login names the caller: the cloud verifies the token.
+            user = (
+                await self.directory.GetUser(
+                    directory_pb2.GetUserRequest(), metadata=metadata, timeout=30
+                )
+            ).user
+            if user.disabled:
+                raise TokenRefused(f"the account {user.login} is disabled")
+            tenant = (
+                await self.tenants.GetTenant(
+                    tenant_pb2.GetTenantRequest(), metadata=metadata, timeout=30
+                )
+            ).tenant
+            session = UserSession(tenant.company_code, user.login, user.full_name, token, key)
+            return session, self._auth_ttl
+
+        return await self._cached(key, check)
+
+    async def _cached(
+        self, key: bytes, check: Callable[[], Awaitable[tuple[UserSession, float]]]
+    ) -> UserSession:
+        """The session cached under key, else check()'s (cached for the time it says)."""
+        cached = self._sessions.get(key)
+        if cached is not None:
+            return cached
+        # Concurrent requests with the same credentials share one check.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[UserSession] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            session, ttl = await check()
+            self._sessions.put(key, session, ttl)
             future.set_result(session)
             return session
         except BaseException as exc:
@@ -190,6 +241,10 @@ class Upstream:
                     yield spool_pb2.SubmitJobRequest(chunk=chunk)
                 # Only a whole document gets the marker: a cut stream stores nothing.
                 yield spool_pb2.SubmitJobRequest(end=spool_pb2.SubmitJobEnd(size=size))
+            except (GeneratorExit, asyncio.CancelledError):
+                # gRPC stopped reading: the cloud answered before the end (a job it already
+                # has under this request_id) or the call itself ended; the call tells which.
+                raise
             except BaseException as exc:
                 # The document stream broke (client gone, bad compression): the call is
                 # cancelled, so the cloud keeps nothing; the caller sees the real cause.

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from botocore.config import Config
+from printfabric import blobtokens
 
 from cloud.blobs import (
     MAX_CHUNK_SIZE,
@@ -369,6 +370,23 @@ async def test_local_store_writes_nothing_outside_its_root(
     assert outside_after == outside_before
     assert not (tmp_path / "outside").exists()
     assert not await asyncio.to_thread(Path("/tmp/outside").exists)
+
+
+async def test_the_gateway_finds_a_blob_where_the_folder_backend_stores_it(
+    local_store: LocalBlobStore, tmp_path: Path
+) -> None:
+    # The gateway (which may not import the cloud) serves the folder's signed URLs with the
+    # shared printfabric.blobtokens: one token format, one layout.
+    await put(local_store, KEY, b"blob bytes")
+    assert blobtokens.blob_path(tmp_path / "store", KEY).read_bytes() == b"blob bytes"
+    assert local_store.staging_dir == tmp_path / "store" / blobtokens.STAGING_DIR
+    assert (sign_blob_token, verify_blob_token, InvalidBlobToken) == (
+        blobtokens.sign_blob_token,
+        blobtokens.verify_blob_token,
+        blobtokens.InvalidBlobToken,
+    )
+    with pytest.raises(ValueError):
+        blobtokens.blob_path(tmp_path, "tenant-1/../../escape")
 
 
 def test_local_store_refuses_a_short_url_key(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from printfabric.v1 import spool_pb2
 
-from cloud.blobs import verify_blob_token
+from cloud.blobs import InvalidBlobToken, verify_blob_token
 from cloud.config import S3Settings
 from tests.support.fabric import CloudHarness, cloud_harness
 from tests.support.s3 import run_moto_server
@@ -115,7 +115,12 @@ async def test_local_backend_urls_point_at_the_gateway_with_a_verifiable_token(
     assert (parts.scheme, parts.netloc) == ("https", "localhost:8443") and parts.path.startswith(
         "/blob/v1/"
     )
-    key = sqlite_cloud.rt.signer.key
-    grant = verify_blob_token(key, parts.path.rsplit("/", 1)[1], "PUT", sqlite_cloud.rt.clock())
+    token = parts.path.rsplit("/", 1)[1]
+    # Signed with the blob URL key the gateway reads, never the token-signing key.
+    key_file = sqlite_cloud.running.config.blob_url_key_file
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    grant = verify_blob_token(key_file.read_bytes(), token, "PUT", sqlite_cloud.rt.clock())
     assert grant.blob_key == f"{t.tenant_id}/uploads/{made.upload_id}"
+    with pytest.raises(InvalidBlobToken):
+        verify_blob_token(sqlite_cloud.rt.signer.key, token, "PUT", sqlite_cloud.rt.clock())
     assert blob_files(sqlite_cloud) == []

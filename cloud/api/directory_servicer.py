@@ -38,9 +38,14 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def GetUser(
         self, request: directory_pb2.GetUserRequest, context: Ctx
     ) -> directory_pb2.GetUserResponse:
-        if not request.user_id and not request.login:
-            raise InvalidArgument("give user_id or login")
-        user, cards = await self.directory.get(caller(), request.user_id, request.login)
+        who = caller()
+        user_id = request.user_id
+        if not user_id and not request.login:
+            # Neither: the calling user (how the gateway learns whose access token it holds).
+            if not who.is_user:
+                raise InvalidArgument("give user_id or login")
+            user_id = who.subject_id
+        user, cards = await self.directory.get(who, user_id, request.login)
         return directory_pb2.GetUserResponse(user=convert.user(user, cards))
 
     async def ListUsers(

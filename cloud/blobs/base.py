@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
+
+# The key rules are shared with the gateway, which serves the folder backend's signed URLs.
+from printfabric.blobtokens import validate_key
 
 #: The largest chunk a backend reads or writes at once, so no blob is ever held whole in memory.
 MAX_CHUNK_SIZE = 1 << 20
@@ -16,9 +18,17 @@ MAX_CHUNK_SIZE = 1 << 20
 #: and both backends keep the same limit so that switching backends changes nothing for callers.
 MAX_URL_LIFETIME = timedelta(days=7)
 
-# S3 caps a key at 1024 bytes; our keys are ASCII, so characters and bytes are the same count.
-_MAX_KEY_LENGTH = 1024
-_KEY_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+__all__ = [
+    "MAX_CHUNK_SIZE",
+    "MAX_URL_LIFETIME",
+    "BlobError",
+    "BlobNotFound",
+    "BlobStore",
+    "SignedUrl",
+    "validate_key",
+    "validate_read_range",
+    "validate_url_lifetime",
+]
 
 
 class BlobError(Exception):
@@ -40,28 +50,6 @@ class SignedUrl:
     url: str
     headers: dict[str, str]
     expire_time: datetime
-
-
-def validate_key(key: str) -> str:
-    """Returns key if it is a well-formed blob key ("tenant/jobs/job-id"), else raises ValueError.
-
-    Only [A-Za-z0-9._-] segments joined by single slashes are accepted, and no segment may be made
-    of dots alone, so a key can never name a path outside a backend's root.
-    """
-    if not key:
-        raise ValueError("blob key is empty")
-    if len(key) > _MAX_KEY_LENGTH:
-        raise ValueError(f"blob key is longer than {_MAX_KEY_LENGTH} characters")
-    for segment in key.split("/"):
-        if not segment:
-            raise ValueError(f"blob key {key!r} has an empty segment (leading, trailing or '//')")
-        if not _KEY_SEGMENT.fullmatch(segment):
-            raise ValueError(
-                f"blob key {key!r} has a segment with characters other than [A-Za-z0-9._-]"
-            )
-        if not segment.strip("."):
-            raise ValueError(f"blob key {key!r} has a segment made only of dots")
-    return key
 
 
 def validate_read_range(offset: int, chunk_size: int) -> None:

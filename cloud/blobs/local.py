@@ -14,6 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from printfabric.blobtokens import (
+    BLOBS_DIR,
+    MIN_KEY_BYTES,
+    STAGING_DIR,
+    blob_path,
+    sign_blob_token,
+)
+
 from cloud.blobs.base import (
     MAX_CHUNK_SIZE,
     BlobNotFound,
@@ -22,7 +30,6 @@ from cloud.blobs.base import (
     validate_read_range,
     validate_url_lifetime,
 )
-from cloud.blobs.signing import MIN_KEY_BYTES, sign_blob_token
 
 # What the filesystem says when a key names no file: nothing there, a folder of other blobs
 # ("a" when "a/b" is stored), or a path through a blob file ("a/b" when "a" is stored).
@@ -43,8 +50,9 @@ class LocalBlobStore:
         if len(url_key) < MIN_KEY_BYTES:
             raise ValueError(f"url_key must be at least {MIN_KEY_BYTES} bytes")
         self._root = root.resolve()
-        self._blobs = self._root / "blobs"
-        self._staging = self._root / "staging"
+        # The gateway serves the signed URLs and writes into the same layout (blob_path).
+        self._blobs = self._root / BLOBS_DIR
+        self._staging = self._root / STAGING_DIR
         self._public_base_url = public_base_url.rstrip("/")
         self._url_key = url_key
         self._blobs.mkdir(parents=True, exist_ok=True)
@@ -138,12 +146,7 @@ class LocalBlobStore:
         )
 
     def _path(self, key: str) -> Path:
-        path = self._blobs.joinpath(*validate_key(key).split("/"))
-        # validate_key() already rules out every escape; this guards against a future change
-        # to the key rules quietly opening one.
-        if not path.is_relative_to(self._blobs):
-            raise ValueError(f"blob key {key!r} escapes the blob root")
-        return path
+        return blob_path(self._root, key)
 
 
 def _unlink_blob(path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
@@ -93,23 +93,39 @@ class IppClient:
         *,
         username: str | None = None,
         password: str | None = None,
+        bearer_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | bool = True,
         timeout: float = 30,
         limits: Limits = RESPONSE_LIMITS,
     ) -> None:
+        """username/password: HTTP Basic; bearer_token: `Authorization: Bearer ...` (an access
+        token of the gateway's API; not both); headers: extra HTTP headers of every request."""
+        if bearer_token is not None and username is not None:
+            raise ValueError("give username and password or bearer_token, not both")
         self.uri = uri
         self.url = http_url(uri)
         self.limits = limits
         auth = httpx.BasicAuth(username, password or "") if username is not None else None
-        self._http = httpx.AsyncClient(verify=ssl_context, timeout=timeout, auth=auth)
+        default_headers = dict(headers or {})
+        if bearer_token is not None:
+            default_headers["Authorization"] = f"Bearer {bearer_token}"
+        self._http = httpx.AsyncClient(
+            verify=ssl_context, timeout=timeout, auth=auth, headers=default_headers
+        )
 
     async def request(
-        self, message: Message, document: bytes | AsyncIterable[bytes] | None = None
+        self,
+        message: Message,
+        document: bytes | AsyncIterable[bytes] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> Message:
         """POSTs message (and document) and returns the decoded response.
 
         A bytes document is sent with a Content-Length; an async iterable one is streamed with
-        chunked transfer coding.
+        chunked transfer coding. headers are extra HTTP headers for this request only (e.g.
+        `Idempotency-Key`).
         """
         head = encode(message)
         content: bytes | AsyncIterator[bytes]
@@ -119,8 +135,8 @@ class IppClient:
             content = head + bytes(document)
         else:
             content = _stream(head, document)
-        headers = {"Content-Type": "application/ipp", "Accept": "application/ipp"}
-        async with self._http.stream("POST", self.url, content=content, headers=headers) as reply:
+        sent = {**(headers or {}), "Content-Type": "application/ipp", "Accept": "application/ipp"}
+        async with self._http.stream("POST", self.url, content=content, headers=sent) as reply:
             if reply.status_code != 200:
                 raise IppHttpError(reply.status_code, await _read_some(reply))
             chunks = reply.aiter_bytes()
