@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from printfabric import durations
+from printfabric.lpd import check_lpr_uri, lpr_uri
 
 from node.errors import ConfigError
 
@@ -84,6 +86,10 @@ class NodeConfig:
     # port, "" for none. Built in code the default is an ephemeral port; from the environment
     # it is 127.0.0.1:5515 (515 in production: PF_NODE_LPD_LISTEN=0.0.0.0:515).
     lpd_listen: str = "127.0.0.1:0"
+    # Where workstations reach that server, lpr://host[:port], announced to the cloud in the
+    # hello (it lists it with the queues); "" announces nothing. from_env derives it from
+    # lpd_listen unless PF_NODE_LPD_URI names it (behind NAT or a DNS name of the site's).
+    lpd_uri: str = ""
     # A job whose P line names a login the replica does not know: "refuse" it (negative ack)
     # or "park" it (kept, and held once the user appears in the directory).
     lpd_unknown_user: str = "refuse"
@@ -168,6 +174,7 @@ class NodeConfig:
         pf_home = Path(env.get("PF_HOME", "var"))
         d = cls(home=Path())
         cert, key = _cert_pair(env)
+        lpd_listen = _listen(env.get("PF_NODE_LPD_LISTEN", "127.0.0.1:5515"), "PF_NODE_LPD_LISTEN")
         return cls(
             home=Path(env.get("PF_NODE_HOME", str(pf_home / "node"))).resolve(),
             cloud_target=env.get("PF_CLOUD_TARGET", d.cloud_target),
@@ -191,9 +198,8 @@ class NodeConfig:
             else None,
             mfp_session_seconds=_positive(env, "PF_NODE_MFP_SESSION", d.mfp_session_seconds),
             delivery_timeout=_positive(env, "PF_NODE_DELIVERY_TIMEOUT", d.delivery_timeout),
-            lpd_listen=_listen(
-                env.get("PF_NODE_LPD_LISTEN", "127.0.0.1:5515"), "PF_NODE_LPD_LISTEN"
-            ),
+            lpd_listen=lpd_listen,
+            lpd_uri=_lpd_uri(env.get("PF_NODE_LPD_URI", ""), lpd_listen),
             lpd_unknown_user=_choice(env, "PF_NODE_LPD_UNKNOWN_USER", ("refuse", "park")),
             lpd_max_control_bytes=_size(env, "PF_NODE_LPD_MAX_CONTROL", d.lpd_max_control_bytes),
             lpd_max_job_bytes=_size(env, "PF_NODE_LPD_MAX_JOB", d.lpd_max_job_bytes),
@@ -242,6 +248,44 @@ def _listen(value: str, name: str) -> str:
     if not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"{name}={value!r} is not host:port (e.g. 0.0.0.0:9443), or off")
     return text
+
+
+# Listening on these means every address of the machine: no one of them names the node.
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::", "*")
+
+
+def _lpd_uri(value: str, lpd_listen: str) -> str:
+    """PF_NODE_LPD_URI, checked; unset: derived from the LPD listener; "" when none runs."""
+    text = value.strip()
+    if text.lower() in ("off", "none"):
+        return ""
+    if not lpd_listen:
+        if text:
+            raise ConfigError(
+                "PF_NODE_LPD_URI is set but the LPD server is off (PF_NODE_LPD_LISTEN=off): "
+                "unset one of them"
+            )
+        return ""
+    if text:
+        try:
+            return check_lpr_uri(text)
+        except ValueError as exc:
+            raise ConfigError(f"PF_NODE_LPD_URI: {exc}") from None
+    host, _, port = lpd_listen.rpartition(":")
+    host = host.strip("[]")
+    if int(port) == 0:
+        # Any free port: which one is known only once the server listens, too late to name it
+        # here, so nothing is announced (PF_NODE_LPD_URI names an address if one is wanted).
+        return ""
+    if host in _WILDCARD_HOSTS:
+        host = socket.getfqdn()
+    try:
+        return check_lpr_uri(lpr_uri(host, int(port)))
+    except ValueError:
+        raise ConfigError(
+            f"PF_NODE_LPD_URI: cannot make an lpr:// address from the LPD listener's host "
+            f"{host!r}; set PF_NODE_LPD_URI=lpr://HOST[:PORT] (or off)"
+        ) from None
 
 
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}

@@ -54,7 +54,8 @@ class JobDesk:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def configure(self, node_name: str, printers: list[NodePrinter]) -> None:
-        """What the cloud's welcome says: the node's name and the printers it delivers for."""
+        """What the cloud's configuration says: the node's name and the printers it delivers
+        for (from the welcome, then from each change the cloud pushes)."""
         self.node_name = node_name or self.config.serial_number
         self.printers = {p.printer_id: p for p in printers}
 

@@ -196,6 +196,7 @@ class NodeLink:
                         directory_revision=revision,
                         # Seqs restart at 1 on every connection, so every one is a session.
                         session_id=uuid.uuid4().hex,
+                        lpd_uri=self.config.lpd_uri,
                     )
                 )
             )
@@ -221,14 +222,7 @@ class NodeLink:
         conn.applied = message.seq
         if not await self.replica.record_welcome(welcome.tenant_id, welcome.node_id):
             raise LinkDown("this node now belongs to another tenant; its replica starts over")
-        if welcome.config.heartbeat_seconds > 0:
-            conn.heartbeat = float(welcome.config.heartbeat_seconds)
-        if self.jobs is not None:
-            self.jobs.configure(
-                welcome.config.display_name,
-                [convert.node_printer(p) for p in welcome.config.printers],
-            )
-            await record_queues(self.jobs.db, welcome.config.queues)
+        await self._configure(conn, welcome.config)
         self._conn = conn
         self.connected.set()
         self._welcomed = True
@@ -242,6 +236,17 @@ class NodeLink:
             await self.replica.revision(),
             welcome.directory_revision,
         )
+
+    async def _configure(self, conn: _Connection, config: nl.NodeConfig) -> None:
+        """Takes the node's configuration from the cloud, whole: the welcome's, and each one
+        the cloud pushes when it changes (a queue created, changed or deleted)."""
+        if config.heartbeat_seconds > 0:
+            conn.heartbeat = float(config.heartbeat_seconds)
+        if self.jobs is not None:
+            self.jobs.configure(
+                config.display_name, [convert.node_printer(p) for p in config.printers]
+            )
+            await record_queues(self.jobs.db, config.queues)
 
     async def _serve(self, conn: _Connection) -> None:
         """Runs the connection's loops; the first to end (they all end by failing) ends it."""
@@ -304,6 +309,13 @@ class NodeLink:
             await self.jobs.canceled(message.job_canceled.job_id)
         elif kind == "batch_ack":
             await self.outbox.delete_batches(message.batch_ack.batch_ids)
+        elif kind == "config":
+            await self._configure(conn, message.config)
+            log.info(
+                "the cloud changed this node's configuration: %d queue(s), %d printer(s) here",
+                len(message.config.queues),
+                len(message.config.printers),
+            )
         elif kind == "welcome":
             raise LinkDown("the cloud sent a second welcome")
         # heartbeat: hearing it (last_heard) is all it is for.

@@ -2,8 +2,8 @@
 over NodeLink, uploaded when the cloud can be reached, released at any device of the site.
 
 `NodeLpd` is the LPD server's handler: it checks the queue against the tenant's queues (as the
-cloud's welcome last named them) and the P line's login against the replica, moves the data into
-the spool folder and stores the job with its registration in one transaction. `LpdUploads`
+cloud's configuration last named them) and the P line's login against the replica, moves the data
+into the spool folder and stores the job with its registration in one transaction. `LpdUploads`
 brings held jobs to the cloud (SpoolService.SubmitJob, as the node, for the job's owner) once
 their registration is acknowledged, holds parked jobs until their owner appears in the replica,
 and expires jobs nobody released.
@@ -61,7 +61,8 @@ def _now() -> datetime:
 
 
 async def record_queues(db: NodeDatabase, queues: Sequence[node_link_pb2.NodeQueue]) -> None:
-    """Replaces the node's list of the tenant's queues with what the cloud's welcome names."""
+    """Replaces the node's list of the tenant's queues with what the cloud's configuration names
+    (its welcome's, or a change it pushed)."""
     async with db.session() as session, session.begin():
         await session.execute(delete(NodeQueue))
         seen: set[str] = set()

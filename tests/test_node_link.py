@@ -11,14 +11,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import pytest
-from printfabric.v1 import directory_pb2, spool_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
+from printfabric.lpd import LpdError, send_job
+from printfabric.v1 import device_pb2, directory_pb2, spool_pb2
 from sqlalchemy import func, select
 
 from cloud.db.models import AccountingEntry, Job, Tenant
@@ -31,8 +33,9 @@ from node.credential import Card, LoginPassword, Pin
 from node.delivery import SpoolFile, deliver_to_folder
 from node.errors import AuthRefused, DeliveryFailed
 from node.link import backoff_delay
-from node.models import OutboxRecord
+from node.models import LpdJob, OutboxRecord
 from tests.support.fabric import CloudHarness, TenantHandle, cloud_harness
+from tests.support.processes import RedisServer, require_peer
 from tests.test_node_outbox import entries
 from tests.test_spool import submit
 
@@ -153,6 +156,15 @@ async def test_the_node_gets_its_directory_and_every_change_within_a_second(site
 
         await eventually(cloud_knows_revision)
         assert node.link.connects == 1
+
+
+async def test_the_node_announces_its_lpd_address_in_its_hello(site: Site) -> None:
+    config = replace(site.config, lpd_uri="lpr://prague-node.acme.lan")
+    async with running_node(config) as node:
+        await linked(node)
+        async with site.cloud.rt.db.session() as session:
+            row = await session.get(CloudNode, site.node_id)
+        assert row is not None and row.lpd_uri == "lpr://prague-node.acme.lan"
 
 
 async def node_cli(
@@ -444,6 +456,11 @@ async def test_printfabric_node_run_links_up_and_stops_cleanly_on_sigterm(
             return row is not None and row.directory_revision > 0
 
         await eventually(replicated, within=20)
+        # Its hello announced its LPD server as the environment derives it (by default
+        # lpr://127.0.0.1:5515, from PF_NODE_LPD_LISTEN).
+        async with site.cloud.rt.db.session() as session:
+            row = await session.get(CloudNode, site.node_id)
+        assert row is not None and row.lpd_uri == NodeConfig.from_env(env).lpd_uri
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 15)
@@ -452,3 +469,124 @@ async def test_printfabric_node_run_links_up_and_stops_cleanly_on_sigterm(
     assert "linked to the cloud" in log_text and "stopping" in log_text
     assert "MFP API at https://127.0.0.1:" in log_text
     assert site.config.access_token not in log_text
+
+
+async def lpd_takes(node: Node, queue: str, doc: Path) -> bool:
+    """Whether the node's LPD server takes jobs for the queue, asked without leaving a job behind:
+    a job of a user the directory does not know is refused at its control or data file once the
+    queue was taken, and at once for a queue the node does not know."""
+    assert node.lpd_port
+    try:
+        await send_job("127.0.0.1", node.lpd_port, queue, doc, user="nobody", host_name="ws-1")
+    except LpdError as exc:
+        if exc.reason == "QUEUE_REFUSED":
+            return False
+        if exc.reason in ("CONTROL_FILE_REFUSED", "DATA_FILE_REFUSED"):
+            return True
+        raise
+    raise AssertionError("the node took a job of a user it does not know")
+
+
+async def test_queues_and_printers_changed_after_the_node_linked_reach_it_without_a_reconnect(
+    site: Site, tmp_path: Path
+) -> None:
+    admin = site.tenant.admin.device
+    old = await Devices(site.cloud.rt).create_printer(
+        None, site.tenant.tenant_id, PrinterFields(name="old-annex")
+    )
+    doc = tmp_path / "memo.txt"
+    doc.write_bytes(b"Minutes of the Monday meeting\n")
+    folder = tmp_path / "annex-out"
+    async with running_node(site.config) as node:
+        await linked(node)
+        assert node.lpd_port
+        assert await lpd_takes(node, "old-annex", doc)
+        assert not await lpd_takes(node, "annex", doc)
+
+        # A queue created a minute after the node linked, behind this node.
+        annex = (
+            await admin.CreatePrinter(
+                device_pb2.CreatePrinterRequest(
+                    printer=device_pb2.Printer(
+                        name="annex", node_id=site.node_id, device_uri=folder.as_uri()
+                    )
+                )
+            )
+        ).printer
+        assert await eventually(lambda: lpd_takes(node, "annex", doc), within=5.0) < 5.0
+        await send_job("127.0.0.1", node.lpd_port, "annex", doc, user="alice", host_name="ws-1")
+        (job,) = [j for j in await lpd_jobs(node) if j.queue == "annex"]
+        assert (job.owner_login, job.state) == ("alice", "held")
+        # The node delivers for it, at the address the cloud gave.
+        assert node.jobs.printers[annex.printer_id].device_uri == folder.as_uri()
+
+        # A queue deleted in the cloud is refused from then on.
+        await admin.DeletePrinter(device_pb2.DeletePrinterRequest(printer_id=old.id))
+
+        async def old_refused() -> bool:
+            return not await lpd_takes(node, "old-annex", doc)
+
+        await eventually(old_refused, within=5.0)
+        with pytest.raises(LpdError) as refused:
+            await send_job(
+                "127.0.0.1", node.lpd_port, "old-annex", doc, user="alice", host_name="ws-1"
+            )
+        assert refused.value.reason == "QUEUE_REFUSED"
+
+        # Moved to the cloud's own delivery: no longer the node's printer, still a tenant queue.
+        await admin.UpdatePrinter(
+            device_pb2.UpdatePrinterRequest(
+                printer=device_pb2.Printer(printer_id=annex.printer_id, node_id=""),
+                update_mask=FieldMask(paths=["node_id"]),
+            )
+        )
+
+        async def annex_not_ours() -> bool:
+            return annex.printer_id not in node.jobs.printers
+
+        await eventually(annex_not_ours, within=5.0)
+        assert await lpd_takes(node, "annex", doc)
+        assert node.link.connects == 1, "pushed on the link, not learned by reconnecting"
+
+
+async def lpd_jobs(node: Node) -> list[LpdJob]:
+    async with node.db.session() as session, session.begin():
+        return list((await session.scalars(select(LpdJob).order_by(LpdJob.received_at))).all())
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    program = require_peer("redis-server", "redis-server")
+    where = tmp_path_factory.mktemp("redis")
+    server = RedisServer(program, where, where / "redis.log")
+    try:
+        server.start_ready()
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def test_a_queue_created_on_one_cloud_replica_reaches_a_node_linked_to_another(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """Two replicas on one PostgreSQL and one Redis: the change's event crosses by Redis."""
+    shared = {"node_heartbeat": timedelta(seconds=1), "redis_url": redis_url}
+    async with (
+        cloud_harness(tmp_path / "a", postgres_url, **shared) as replica_a,
+        cloud_harness(tmp_path / "b", postgres_url, **shared) as replica_b,
+    ):
+        tenant = await replica_a.make_tenant("ACME")
+        _, token = await Devices(replica_a.rt).create_node(
+            None, tenant.tenant_id, "N-1", "Site", ""
+        )
+        config = node_config(tmp_path, replica_b, tenant.company_code, "N-1", token)
+        doc = tmp_path / "memo.txt"
+        doc.write_bytes(b"Minutes\n")
+        async with running_node(config) as node:
+            await linked(node)
+            assert not await lpd_takes(node, "annex", doc)
+            await tenant.admin.device.CreatePrinter(
+                device_pb2.CreatePrinterRequest(printer=device_pb2.Printer(name="annex"))
+            )
+            assert await eventually(lambda: lpd_takes(node, "annex", doc), within=5.0) < 5.0
+            assert node.link.connects == 1

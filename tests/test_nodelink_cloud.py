@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from printfabric import credentials
 from printfabric.v1 import accounting_pb2, device_pb2, directory_pb2, node_link_pb2_grpc, spool_pb2
 from printfabric.v1 import node_link_pb2 as nl
@@ -33,6 +35,7 @@ class FakeNodeSide:
         token: str,
         serial: str = "N-1",
         revision: int = 0,
+        lpd_uri: str = "",
     ) -> None:
         self.outgoing: asyncio.Queue[nl.ConnectRequest | None] = asyncio.Queue()
         self.seq = 0
@@ -43,6 +46,7 @@ class FakeNodeSide:
             serial,
             revision,
         )
+        self.lpd_uri = lpd_uri
 
     async def requests(self) -> AsyncIterator[nl.ConnectRequest]:
         while (msg := await self.outgoing.get()) is not None:
@@ -64,6 +68,7 @@ class FakeNodeSide:
                 software_version="test",
                 directory_revision=self.revision,
                 session_id="s1",
+                lpd_uri=self.lpd_uri,
             )
         )
         return stub.Connect(self.requests())
@@ -134,6 +139,46 @@ async def test_a_node_holding_a_revision_gets_only_what_changed_since(cloud: Clo
     delta = (await next_of(call, "directory_delta")).directory_delta
     assert [u.login for u in delta.upserts] == ["carol"]
     call.cancel()
+
+
+async def test_the_lpd_address_of_each_hello_is_stored_and_offered_with_the_nodes_queues(
+    cloud: CloudHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = await cloud.make_tenant("ACME")
+    node_id, token = await node_for(cloud, t)
+    await Devices(cloud.rt).create_printer(
+        None, t.tenant_id, PrinterFields(name="lobby", node_id=node_id)
+    )
+    alice = await cloud.add_user(t, "alice")
+
+    async def hello_then_state(lpd_uri: str) -> tuple[str, list[str]]:
+        """Links with this announcement; the node's lpd_uri and what alice is offered for lobby."""
+        side = FakeNodeSide(cloud, t, token, lpd_uri=lpd_uri)
+        call = await side.connect()
+        await next_of(call, "welcome")
+        call.cancel()
+        node = (await t.admin.device.GetNode(device_pb2.GetNodeRequest(node_id=node_id))).node
+        listed = await alice.device.ListUserPrinters(device_pb2.ListUserPrintersRequest())
+        lobby = next(e for e in listed.printers if e.printer.name == "lobby")
+        return node.lpd_uri, list(lobby.submit_uris)[1:]
+
+    assert await hello_then_state("lpr://office-node.acme.lan:5515") == (
+        "lpr://office-node.acme.lan:5515",
+        ["lpr://office-node.acme.lan:5515/lobby"],
+    )
+    # A node that stops announcing (its LPD server turned off) is no longer offered.
+    assert await hello_then_state("") == ("", [])
+    assert await hello_then_state("lpr://[fd00::7]") == (
+        "lpr://[fd00::7]",
+        ["lpr://[fd00::7]/lobby"],
+    )
+    # What is not lpr://host[:port], or is longer than a column holds, is ignored and logged,
+    # and the address announced before is not kept either.
+    for bad in ("lpd://x/q", "lpr://office-node/lobby", "lpr://u:pw@x", "lpr://" + "a" * 300):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="cloud.domain.replication"):
+            assert await hello_then_state(bad) == ("", []), bad
+        assert "announced an LPD address that is ignored" in caplog.text, bad
 
 
 async def test_accounting_batches_are_stored_once_and_acknowledged_after_commit(
@@ -302,3 +347,73 @@ async def test_a_node_that_stops_reading_is_cut_off_not_buffered(
             pass
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "stopped reading" in (err.value.details() or "")
+
+
+async def test_queue_changes_are_pushed_to_the_tenants_nodes_and_to_no_other(
+    cloud: CloudHarness,
+) -> None:
+    acme, other = await cloud.make_tenant("ACME"), await cloud.make_tenant("OTHER")
+    acme_node, acme_token = await node_for(cloud, acme)
+    _, other_token = await node_for(cloud, other, serial="N-2")
+    calls = {}
+    for name, t, token, serial in (
+        ("acme", acme, acme_token, "N-1"),
+        ("other", other, other_token, "N-2"),
+    ):
+        side = FakeNodeSide(cloud, t, token, serial=serial)
+        calls[name] = (side, await side.connect())
+        welcome = (await next_of(calls[name][1], "welcome")).welcome
+        assert [q.name for q in welcome.config.queues] == ["secure"]
+        # The snapshot comes after the link subscribed to changes: none made now is missed.
+        await next_of(calls[name][1], "directory_snapshot")
+    acme_call, other_call = calls["acme"][1], calls["other"][1]
+
+    def shown(config: nl.NodeConfig) -> tuple[list[str], list[tuple[str, str]]]:
+        return [q.name for q in config.queues], [(p.name, p.device_uri) for p in config.printers]
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    annex = (
+        await acme.admin.device.CreatePrinter(
+            device_pb2.CreatePrinterRequest(printer=device_pb2.Printer(name="annex"))
+        )
+    ).printer
+    pushed = await next_of(acme_call, "config", within=2.0)
+    assert loop.time() - started < 2.0
+    assert pushed.seq > 0 and shown(pushed.config) == (["annex", "secure"], [])
+    assert pushed.config.display_name == "Site" and pushed.config.heartbeat_seconds > 0
+
+    # Put behind the node with a device URI: the node now delivers for it.
+    await acme.admin.device.UpdatePrinter(
+        device_pb2.UpdatePrinterRequest(
+            printer=device_pb2.Printer(
+                printer_id=annex.printer_id, node_id=acme_node, device_uri="lpd://10.0.0.9/raw"
+            ),
+            update_mask=FieldMask(paths=["node_id", "device_uri"]),
+        )
+    )
+    pushed = await next_of(acme_call, "config")
+    assert shown(pushed.config) == (["annex", "secure"], [("annex", "lpd://10.0.0.9/raw")])
+
+    # A change the node does not see sends nothing: the next config is the deletion's.
+    await acme.admin.device.UpdatePrinter(
+        device_pb2.UpdatePrinterRequest(
+            printer=device_pb2.Printer(printer_id=annex.printer_id, location="3rd floor"),
+            update_mask=FieldMask(paths=["location"]),
+        )
+    )
+    await acme.admin.device.DeletePrinter(
+        device_pb2.DeletePrinterRequest(printer_id=annex.printer_id)
+    )
+    pushed = await next_of(acme_call, "config")
+    assert shown(pushed.config) == (["secure"], [])
+
+    # OTHER's node heard nothing of all that: its first config is its own tenant's change.
+    await other.admin.device.CreatePrinter(
+        device_pb2.CreatePrinterRequest(printer=device_pb2.Printer(name="lobby"))
+    )
+    pushed = await next_of(other_call, "config")
+    assert shown(pushed.config) == (["lobby", "secure"], [])
+    for side, call in calls.values():
+        side.outgoing.put_nowait(None)
+        call.cancel()

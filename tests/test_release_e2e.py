@@ -248,6 +248,12 @@ async def test_sent_over_lpr_to_the_node_released_by_card_to_ippeveprinter(
 ) -> None:
     """The other way in: a workstation's LPR (CUPS's lpd backend) to the node of `make run`."""
     serial, token = await admin.mfp_at("lpr-in", ippeveprinter.uri)
+    # The demo node announced where its LPD server listens, so the printer list offers it.
+    listed = await admin.devices.ListUserPrinters(
+        device_pb2.ListUserPrintersRequest(), metadata=admin.metadata
+    )
+    [offered] = [e for e in listed.printers if e.printer.name == "lpr-in"]
+    assert list(offered.submit_uris)[1:] == [f"lpr://127.0.0.1:{fabric.node_lpd_port}/lpr-in"]
     document = pdf(f"lpr-in-{uuid.uuid4()}")
     path = tmp_path / "minutes.pdf"
     path.write_bytes(document)

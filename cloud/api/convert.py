@@ -188,6 +188,7 @@ def node(n: Node, online: bool = False) -> device_pb2.Node:
         software_version=n.software_version,
         create_time=ts(n.created_at),
         last_seen_time=ts(n.last_seen_at),
+        lpd_uri=n.lpd_uri,
     )
 
 

@@ -9,6 +9,7 @@ __all__ = [
     "InProcessBus",
     "RedisBus",
     "Subscription",
+    "config_topic",
     "delivery_topic",
     "directory_topic",
     "node_topic",
@@ -18,6 +19,11 @@ __all__ = [
 def directory_topic(tenant_id: str) -> str:
     """Published after a tenant's directory changed."""
     return f"pf.dir.{tenant_id}"
+
+
+def config_topic(tenant_id: str) -> str:
+    """Published after a tenant's printers (queues) changed: its nodes' configuration with them."""
+    return f"pf.config.{tenant_id}"
 
 
 def node_topic(node_id: str) -> str:

@@ -111,6 +111,9 @@ class Node(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     directory_revision: Mapped[int] = mapped_column(BigInteger, default=0)
     software_version: Mapped[str] = mapped_column(String(64), default="")
+    # Where workstations reach the node's LPD server (lpr://host[:port]) as its last hello
+    # announced it; "" for none.
+    lpd_uri: Mapped[str] = mapped_column(String(300), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

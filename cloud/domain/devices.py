@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.bus import config_topic
 from cloud.db.models import Device, Job, Node, Printer, Tenant
 from cloud.domain import credentials
 from cloud.domain.directory import revoke_sessions
@@ -157,7 +158,13 @@ class Devices:
                 audit(session, now, principal, "printer.create", name, tenant_id=tenant_id)
         except IntegrityError as exc:
             raise AlreadyExists(f"a queue named {name} exists", reason="QUEUE_TAKEN") from exc
+        await self._queues_changed(tenant_id)
         return printer
+
+    async def _queues_changed(self, tenant_id: str) -> None:
+        """Wakes the tenant's node links (after the commit), which push the new configuration:
+        every node takes LPD jobs for every queue of the tenant."""
+        await self.rt.bus.publish(config_topic(tenant_id))
 
     async def printer_by_ref(self, session: AsyncSession, tenant_id: str, ref: str) -> Printer:
         """A printer by id or queue name, within the tenant."""
@@ -213,6 +220,7 @@ class Devices:
             if f.duplex is not None:
                 printer.duplex = f.duplex
             audit(session, now, principal, "printer.update", printer.name)
+        await self._queues_changed(tenant_id)
         return printer
 
     async def delete_printer(self, principal: Principal, printer_id: str) -> None:
@@ -228,6 +236,7 @@ class Devices:
             raise InvalidArgument(
                 "the queue still has jobs or devices; it cannot be deleted", reason="QUEUE_IN_USE"
             ) from exc
+        await self._queues_changed(tenant_id)
 
     async def describe_printer(self, company_code: str, name: str) -> tuple[Printer, int]:
         """A queue's public description and how many of its jobs are not final; for callers that
@@ -259,20 +268,35 @@ class Devices:
         return printer, int(queued)
 
     async def user_printers(self, principal: Principal) -> list[tuple[Printer, list[str]]]:
+        """Every queue of the tenant with its submit URIs: the gateway's IPPS one, then LPR to the
+        queue's node when that node announced its LPD server. Two queries, however many queues."""
         tenant_id = principal.require_tenant()
         async with self.rt.db.reader() as session:
             tenant = await session.get(Tenant, tenant_id)
-            printers = list(
-                (
-                    await session.execute(
-                        select(Printer).where(Printer.tenant_id == tenant_id).order_by(Printer.name)
+            # The node is joined within the tenant, and only while its token is good.
+            rows = (
+                await session.execute(
+                    select(Printer, Node.lpd_uri)
+                    .outerjoin(
+                        Node,
+                        (Node.id == Printer.node_id)
+                        & (Node.tenant_id == tenant_id)
+                        & Node.revoked.is_(False),
                     )
-                ).scalars()
-            )
+                    .where(Printer.tenant_id == tenant_id)
+                    .order_by(Printer.name)
+                )
+            ).all()
         assert tenant is not None
         base = self.rt.settings.public_url.replace("https://", "ipps://", 1)
-        # The path prefix /t/{code} names the tenant at the gateway (see the README).
-        return [(p, [f"{base}/t/{tenant.company_code}/ipp/print/{p.name}"]) for p in printers]
+        listed: list[tuple[Printer, list[str]]] = []
+        for printer, lpd_uri in rows:
+            # The path prefix /t/{code} names the tenant at the gateway (see the README).
+            uris = [f"{base}/t/{tenant.company_code}/ipp/print/{printer.name}"]
+            if lpd_uri:
+                uris.append(f"{lpd_uri}/{printer.name}")
+            listed.append((printer, uris))
+        return listed
 
     # MFP devices and sync agents ----------------------------------------------------------
 
@@ -386,6 +410,7 @@ class Devices:
                     revoked=False,
                     directory_revision=0,
                     software_version="",
+                    lpd_uri="",
                     created_at=now,
                 )
                 session.add(node)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from printfabric.lpd import check_lpr_uri
 from sqlalchemy import select, update
 
 from cloud.db.models import Card, Job, Node, Printer, Tenant, User
@@ -12,6 +14,8 @@ from cloud.domain.enums import JobState
 from cloud.domain.jobs import JobInfo, job_query
 from cloud.domain.runtime import Runtime
 from cloud.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 PAGE = 500
 
@@ -115,14 +119,39 @@ async def canceled_jobs(rt: Runtime, tenant_id: str, job_ids: set[str]) -> list[
         return list(rows.scalars())
 
 
+def announced_lpd_uri(node: Node, value: str) -> str:
+    """The LPD address a node's hello announced, or "" when it announced none or one that is not
+    lpr://host[:port] (then logged: workstations are never handed an address we cannot vouch
+    for, and a stale one is not kept either)."""
+    if not value:
+        return ""
+    try:
+        return check_lpr_uri(value)
+    except ValueError as exc:
+        log.warning(
+            "node %s (tenant %s) announced an LPD address that is ignored: %s",
+            node.serial_number,
+            node.tenant_id,
+            exc,
+        )
+        return ""
+
+
 async def record_node_state(
-    rt: Runtime, node_id: str, revision: int | None, version: str | None
+    rt: Runtime,
+    node_id: str,
+    revision: int | None,
+    version: str | None,
+    lpd_uri: str | None = None,
 ) -> None:
+    """What a node told: None leaves a field as it is."""
     values: dict[str, object] = {"last_seen_at": rt.clock()}
     if revision is not None:
         values["directory_revision"] = revision
     if version is not None:
         values["software_version"] = version[:64]
+    if lpd_uri is not None:
+        values["lpd_uri"] = lpd_uri
     async with rt.db.session() as session, session.begin():
         await session.execute(update(Node).where(Node.id == node_id).values(**values))
 

@@ -1,4 +1,5 @@
-"""One node's link: reads its messages in order, replicates the directory, pushes released jobs."""
+"""One node's link: reads its messages in order, replicates the directory, pushes its
+configuration and released jobs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from printfabric.v1 import node_link_pb2 as nl
 
 from cloud.api import convert
-from cloud.bus import directory_topic, node_topic
+from cloud.bus import config_topic, directory_topic, node_topic
 from cloud.db.engine import run_to_completion
 from cloud.db.models import Node
 from cloud.domain import replication
@@ -31,7 +32,7 @@ from cloud.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from cloud.nodelink.convert import replica_user
+from cloud.nodelink.convert import node_config, replica_user
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class NodeLink:
         self.applied = hello.seq
         self.sent_revision = 0
         self.sent_jobs: set[str] = set()
+        # The configuration the node holds from us (the welcome's, then the last pushed).
+        self.sent_config: nl.NodeConfig | None = None
         self.last_heard = asyncio.get_running_loop().time()
         self.stop = asyncio.Event()
         self.failure: BaseException | None = None
@@ -86,7 +89,13 @@ class NodeLink:
         self, requests: AsyncIterator[nl.ConnectRequest]
     ) -> AsyncIterator[nl.ConnectResponse]:
         await run_to_completion(
-            replication.record_node_state(self.rt, self.node.id, None, self.hello.software_version)
+            replication.record_node_state(
+                self.rt,
+                self.node.id,
+                None,
+                self.hello.software_version,
+                lpd_uri=replication.announced_lpd_uri(self.node, self.hello.lpd_uri),
+            )
         )
         await self.send(welcome=await self._welcome())
         await self.rt.bus.set_presence(f"node.{self.node.id}", self.replica_id, 3 * self.period)
@@ -133,25 +142,22 @@ class NodeLink:
             self.stop.set()
 
     async def _welcome(self) -> nl.CloudWelcome:
-        printers = await run_to_completion(replication.node_printers(self.rt, self.node))
-        queues = await run_to_completion(replication.tenant_queues(self.rt, self.node.tenant_id))
+        self.sent_config = await self._config()
         directory = await run_to_completion(
             replication.tenant_directory(self.rt, self.node.tenant_id)
         )
         return nl.CloudWelcome(
             node_id=self.node.id,
             tenant_id=self.node.tenant_id,
-            config=nl.NodeConfig(
-                display_name=self.node.display_name,
-                heartbeat_seconds=max(1, round(self.period)),
-                printers=[
-                    nl.NodePrinter(printer_id=p.id, name=p.name, device_uri=p.device_uri)
-                    for p in printers
-                ],
-                queues=[nl.NodeQueue(printer_id=q.id, name=q.name) for q in queues],
-            ),
+            config=self.sent_config,
             directory_revision=directory.revision,
         )
+
+    async def _config(self) -> nl.NodeConfig:
+        """The node's configuration as the database has it now (the welcome's and pushes')."""
+        printers = await run_to_completion(replication.node_printers(self.rt, self.node))
+        queues = await run_to_completion(replication.tenant_queues(self.rt, self.node.tenant_id))
+        return node_config(self.node, max(1, round(self.period)), printers, queues)
 
     # Node -> cloud --------------------------------------------------------------------------
 
@@ -301,16 +307,31 @@ class NodeLink:
     # Cloud -> node --------------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        tenant_topic, own_topic = directory_topic(self.node.tenant_id), node_topic(self.node.id)
-        async with self.rt.bus.subscribe(tenant_topic, own_topic) as events:
-            # Subscribed before the first read, so no change can fall between the two.
+        tenant_id = self.node.tenant_id
+        tenant_topic, queues_topic = directory_topic(tenant_id), config_topic(tenant_id)
+        own_topic = node_topic(self.node.id)
+        async with self.rt.bus.subscribe(tenant_topic, queues_topic, own_topic) as events:
+            # Subscribed before the first read, so no change can fall between the two (nor
+            # between the welcome's configuration and the subscription: _configure compares).
+            await self._configure()
             await self._directory(initial=True)
             await self._jobs()
             async for topic in events:
                 if topic == tenant_topic:
                     await self._directory(initial=False)
+                elif topic == queues_topic:
+                    await self._configure()
                 else:
                     await self._jobs()
+
+    async def _configure(self) -> None:
+        """Pushes the node's configuration if it is not what the node holds: a printer's change
+        that the node does not see (its location, say) sends nothing. Not acknowledged: one
+        lost with the link is harmless, the next welcome carries the whole configuration."""
+        config = await self._config()
+        if config != self.sent_config:
+            await self.send(config=config)
+            self.sent_config = config
 
     async def _directory(self, initial: bool) -> None:
         tenant_id = self.node.tenant_id

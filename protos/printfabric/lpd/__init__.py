@@ -26,11 +26,13 @@ from printfabric.lpd.server import (
     ReceivedJob,
     serving_lpd,
 )
+from printfabric.lpd.uri import MAX_LPR_URI, check_lpr_uri, lpr_uri
 
 __all__ = [
     "DEFAULT_PORT",
     "FIELD_LIMITS",
     "FILE_TYPES",
+    "MAX_LPR_URI",
     "ControlFile",
     "LpdError",
     "LpdHandler",
@@ -40,10 +42,12 @@ __all__ = [
     "PrintFile",
     "ReceivedFile",
     "ReceivedJob",
+    "check_lpr_uri",
     "check_queue_name",
     "clean",
     "control_file_name",
     "data_file_name",
+    "lpr_uri",
     "queue_state",
     "remove_jobs",
     "send_job",

@@ -260,7 +260,7 @@ class GetDeviceConfigResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., printer: _Optional[_Union[Printer, _Mapping]] = ..., tenant_display_name: _Optional[str] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "serial_number", "display_name", "location", "revoked", "online", "directory_revision", "software_version", "create_time", "last_seen_time")
+    __slots__ = ("node_id", "serial_number", "display_name", "location", "revoked", "online", "directory_revision", "software_version", "create_time", "last_seen_time", "lpd_uri")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +271,7 @@ class Node(_message.Message):
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    LPD_URI_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     serial_number: str
     display_name: str
@@ -281,7 +282,8 @@ class Node(_message.Message):
     software_version: str
     create_time: _timestamp_pb2.Timestamp
     last_seen_time: _timestamp_pb2.Timestamp
-    def __init__(self, node_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., display_name: _Optional[str] = ..., location: _Optional[str] = ..., revoked: _Optional[bool] = ..., online: _Optional[bool] = ..., directory_revision: _Optional[int] = ..., software_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    lpd_uri: str
+    def __init__(self, node_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., display_name: _Optional[str] = ..., location: _Optional[str] = ..., revoked: _Optional[bool] = ..., online: _Optional[bool] = ..., directory_revision: _Optional[int] = ..., software_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lpd_uri: _Optional[str] = ...) -> None: ...
 
 class CreateNodeRequest(_message.Message):
     __slots__ = ("node",)

@@ -28,7 +28,7 @@ from printfabric.v1 import common_pb2 as printfabric_dot_v1_dot_common__pb2
 from printfabric.v1 import spool_pb2 as printfabric_dot_v1_dot_spool__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprintfabric/v1/node_link.proto\x12\x0eprintfabric.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fprintfabric/v1/accounting.proto\x1a\x1bprintfabric/v1/common.proto\x1a\x1aprintfabric/v1/spool.proto\"\xba\x03\n\x0e\x43onnectRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0b\n\x03\x61\x63k\x18\x02 \x01(\x04\x12*\n\x05hello\x18\x03 \x01(\x0b\x32\x19.printfabric.v1.NodeHelloH\x00\x12.\n\theartbeat\x18\x04 \x01(\x0b\x32\x19.printfabric.v1.HeartbeatH\x00\x12=\n\x11\x64irectory_applied\x18\x05 \x01(\x0b\x32 .printfabric.v1.DirectoryAppliedH\x00\x12@\n\x13remote_auth_request\x18\x06 \x01(\x0b\x32!.printfabric.v1.RemoteAuthRequestH\x00\x12\x35\n\njob_status\x18\x07 \x01(\x0b\x32\x1f.printfabric.v1.JobStatusReportH\x00\x12;\n\x10\x61\x63\x63ounting_batch\x18\x08 \x01(\x0b\x32\x1f.printfabric.v1.AccountingBatchH\x00\x12\x35\n\x0bjob_spooled\x18\t \x01(\x0b\x32\x1e.printfabric.v1.NodeJobSpooledH\x00\x42\x06\n\x04\x62ody\"\xf2\x03\n\x0f\x43onnectResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0b\n\x03\x61\x63k\x18\x02 \x01(\x04\x12/\n\x07welcome\x18\x03 \x01(\x0b\x32\x1c.printfabric.v1.CloudWelcomeH\x00\x12.\n\theartbeat\x18\x04 \x01(\x0b\x32\x19.printfabric.v1.HeartbeatH\x00\x12\x44\n\x12\x64irectory_snapshot\x18\x05 \x01(\x0b\x32&.printfabric.v1.DirectorySnapshotChunkH\x00\x12\x39\n\x0f\x64irectory_delta\x18\x06 \x01(\x0b\x32\x1e.printfabric.v1.DirectoryDeltaH\x00\x12\x42\n\x14remote_auth_response\x18\x07 \x01(\x0b\x32\".printfabric.v1.RemoteAuthResponseH\x00\x12\x33\n\x0cjob_released\x18\x08 \x01(\x0b\x32\x1b.printfabric.v1.JobReleasedH\x00\x12-\n\tbatch_ack\x18\t \x01(\x0b\x32\x18.printfabric.v1.BatchAckH\x00\x12\x33\n\x0cjob_canceled\x18\n \x01(\x0b\x32\x1b.printfabric.v1.JobCanceledH\x00\x42\x06\n\x04\x62ody\"\x98\x01\n\tNodeHello\x12\x14\n\x0c\x63ompany_code\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12\x18\n\x10software_version\x18\x04 \x01(\t\x12\x1a\n\x12\x64irectory_revision\x18\x05 \x01(\x03\x12\x12\n\nsession_id\x18\x06 \x01(\t\"\x94\x01\n\x0c\x43loudWelcome\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12*\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1a.printfabric.v1.NodeConfig\x12\x1a\n\x12\x64irectory_revision\x18\x04 \x01(\x03\x12\x18\n\x10resume_after_seq\x18\x05 \x01(\x04\"\x84\x02\n\nNodeConfig\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x19\n\x11heartbeat_seconds\x18\x02 \x01(\x05\x12-\n\x08printers\x18\x03 \x03(\x0b\x32\x1b.printfabric.v1.NodePrinter\x12:\n\x08settings\x18\x04 \x03(\x0b\x32(.printfabric.v1.NodeConfig.SettingsEntry\x12)\n\x06queues\x18\x05 \x03(\x0b\x32\x19.printfabric.v1.NodeQueue\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\tNodeQueue\x12\x12\n\nprinter_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"C\n\x0bNodePrinter\x12\x12\n\nprinter_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ndevice_uri\x18\x03 \x01(\t\":\n\tHeartbeat\x12-\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x10\x44irectoryApplied\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\xf2\x01\n\x0bReplicaUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05login\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x11\n\tfull_name\x18\x04 \x01(\t\x12\x12\n\ndepartment\x18\x05 \x01(\t\x12+\n\x06rights\x18\x06 \x03(\x0e\x32\x1b.printfabric.v1.AccessRight\x12\x10\n\x08\x64isabled\x18\x07 \x01(\x08\x12\x15\n\rpassword_hash\x18\x08 \x01(\t\x12\x10\n\x08pin_hash\x18\t \x01(\t\x12\x13\n\x0b\x63\x61rd_hashes\x18\n \x03(\t\x12\x10\n\x08revision\x18\x0b \x01(\x03\"\x8b\x01\n\x16\x44irectorySnapshotChunk\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12*\n\x05users\x18\x02 \x03(\x0b\x32\x1b.printfabric.v1.ReplicaUser\x12\r\n\x05\x66irst\x18\x03 \x01(\x08\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\x16\n\x0e\x63redential_key\x18\x05 \x01(\x0c\"\x84\x01\n\x0e\x44irectoryDelta\x12\x15\n\rfrom_revision\x18\x01 \x01(\x03\x12\x13\n\x0bto_revision\x18\x02 \x01(\x03\x12,\n\x07upserts\x18\x03 \x03(\x0b\x32\x1b.printfabric.v1.ReplicaUser\x12\x18\n\x10\x64\x65leted_user_ids\x18\x04 \x03(\t\"\xb8\x01\n\x11RemoteAuthRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x04\x63\x61rd\x18\x03 \x01(\tH\x00\x12\r\n\x03pin\x18\x04 \x01(\tH\x00\x12\x0f\n\x05login\x18\x05 \x01(\tH\x00\x12\x10\n\x08password\x18\x06 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\ncredential\"u\n\x12RemoteAuthResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12)\n\x04user\x18\x03 \x01(\x0b\x32\x1b.printfabric.v1.ReplicaUser\x12\x0e\n\x06reason\x18\x04 \x01(\t\"C\n\x0bJobReleased\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x13.printfabric.v1.Job\x12\x12\n\nprinter_id\x18\x02 \x01(\t\"\x1d\n\x0bJobCanceled\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x92\x01\n\x0fJobStatusReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.printfabric.v1.JobState\x12\x15\n\rstate_message\x18\x03 \x01(\t\x12/\n\x0breport_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x0f\x41\x63\x63ountingBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.printfabric.v1.UsageEntry\"\x1d\n\x08\x42\x61tchAck\x12\x11\n\tbatch_ids\x18\x01 \x03(\t\"\xb8\x01\n\x0eNodeJobSpooled\x12\x13\n\x0bnode_job_id\x18\x01 \x01(\t\x12)\n\x06header\x18\x02 \x01(\x0b\x32\x19.printfabric.v1.JobHeader\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\npage_count\x18\x05 \x01(\x05\x12.\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x1e.printfabric.v1.DocumentFormat2a\n\x0fNodeLinkService\x12N\n\x07\x43onnect\x12\x1e.printfabric.v1.ConnectRequest\x1a\x1f.printfabric.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprintfabric/v1/node_link.proto\x12\x0eprintfabric.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fprintfabric/v1/accounting.proto\x1a\x1bprintfabric/v1/common.proto\x1a\x1aprintfabric/v1/spool.proto\"\xba\x03\n\x0e\x43onnectRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0b\n\x03\x61\x63k\x18\x02 \x01(\x04\x12*\n\x05hello\x18\x03 \x01(\x0b\x32\x19.printfabric.v1.NodeHelloH\x00\x12.\n\theartbeat\x18\x04 \x01(\x0b\x32\x19.printfabric.v1.HeartbeatH\x00\x12=\n\x11\x64irectory_applied\x18\x05 \x01(\x0b\x32 .printfabric.v1.DirectoryAppliedH\x00\x12@\n\x13remote_auth_request\x18\x06 \x01(\x0b\x32!.printfabric.v1.RemoteAuthRequestH\x00\x12\x35\n\njob_status\x18\x07 \x01(\x0b\x32\x1f.printfabric.v1.JobStatusReportH\x00\x12;\n\x10\x61\x63\x63ounting_batch\x18\x08 \x01(\x0b\x32\x1f.printfabric.v1.AccountingBatchH\x00\x12\x35\n\x0bjob_spooled\x18\t \x01(\x0b\x32\x1e.printfabric.v1.NodeJobSpooledH\x00\x42\x06\n\x04\x62ody\"\xa0\x04\n\x0f\x43onnectResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0b\n\x03\x61\x63k\x18\x02 \x01(\x04\x12/\n\x07welcome\x18\x03 \x01(\x0b\x32\x1c.printfabric.v1.CloudWelcomeH\x00\x12.\n\theartbeat\x18\x04 \x01(\x0b\x32\x19.printfabric.v1.HeartbeatH\x00\x12\x44\n\x12\x64irectory_snapshot\x18\x05 \x01(\x0b\x32&.printfabric.v1.DirectorySnapshotChunkH\x00\x12\x39\n\x0f\x64irectory_delta\x18\x06 \x01(\x0b\x32\x1e.printfabric.v1.DirectoryDeltaH\x00\x12\x42\n\x14remote_auth_response\x18\x07 \x01(\x0b\x32\".printfabric.v1.RemoteAuthResponseH\x00\x12\x33\n\x0cjob_released\x18\x08 \x01(\x0b\x32\x1b.printfabric.v1.JobReleasedH\x00\x12-\n\tbatch_ack\x18\t \x01(\x0b\x32\x18.printfabric.v1.BatchAckH\x00\x12\x33\n\x0cjob_canceled\x18\n \x01(\x0b\x32\x1b.printfabric.v1.JobCanceledH\x00\x12,\n\x06\x63onfig\x18\x0b \x01(\x0b\x32\x1a.printfabric.v1.NodeConfigH\x00\x42\x06\n\x04\x62ody\"\xa9\x01\n\tNodeHello\x12\x14\n\x0c\x63ompany_code\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12\x18\n\x10software_version\x18\x04 \x01(\t\x12\x1a\n\x12\x64irectory_revision\x18\x05 \x01(\x03\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0f\n\x07lpd_uri\x18\x07 \x01(\t\"\x94\x01\n\x0c\x43loudWelcome\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12*\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1a.printfabric.v1.NodeConfig\x12\x1a\n\x12\x64irectory_revision\x18\x04 \x01(\x03\x12\x18\n\x10resume_after_seq\x18\x05 \x01(\x04\"\x84\x02\n\nNodeConfig\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x19\n\x11heartbeat_seconds\x18\x02 \x01(\x05\x12-\n\x08printers\x18\x03 \x03(\x0b\x32\x1b.printfabric.v1.NodePrinter\x12:\n\x08settings\x18\x04 \x03(\x0b\x32(.printfabric.v1.NodeConfig.SettingsEntry\x12)\n\x06queues\x18\x05 \x03(\x0b\x32\x19.printfabric.v1.NodeQueue\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\tNodeQueue\x12\x12\n\nprinter_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"C\n\x0bNodePrinter\x12\x12\n\nprinter_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ndevice_uri\x18\x03 \x01(\t\":\n\tHeartbeat\x12-\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x10\x44irectoryApplied\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\xf2\x01\n\x0bReplicaUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05login\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x11\n\tfull_name\x18\x04 \x01(\t\x12\x12\n\ndepartment\x18\x05 \x01(\t\x12+\n\x06rights\x18\x06 \x03(\x0e\x32\x1b.printfabric.v1.AccessRight\x12\x10\n\x08\x64isabled\x18\x07 \x01(\x08\x12\x15\n\rpassword_hash\x18\x08 \x01(\t\x12\x10\n\x08pin_hash\x18\t \x01(\t\x12\x13\n\x0b\x63\x61rd_hashes\x18\n \x03(\t\x12\x10\n\x08revision\x18\x0b \x01(\x03\"\x8b\x01\n\x16\x44irectorySnapshotChunk\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12*\n\x05users\x18\x02 \x03(\x0b\x32\x1b.printfabric.v1.ReplicaUser\x12\r\n\x05\x66irst\x18\x03 \x01(\x08\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\x16\n\x0e\x63redential_key\x18\x05 \x01(\x0c\"\x84\x01\n\x0e\x44irectoryDelta\x12\x15\n\rfrom_revision\x18\x01 \x01(\x03\x12\x13\n\x0bto_revision\x18\x02 \x01(\x03\x12,\n\x07upserts\x18\x03 \x03(\x0b\x32\x1b.printfabric.v1.ReplicaUser\x12\x18\n\x10\x64\x65leted_user_ids\x18\x04 \x03(\t\"\xb8\x01\n\x11RemoteAuthRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x04\x63\x61rd\x18\x03 \x01(\tH\x00\x12\r\n\x03pin\x18\x04 \x01(\tH\x00\x12\x0f\n\x05login\x18\x05 \x01(\tH\x00\x12\x10\n\x08password\x18\x06 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\ncredential\"u\n\x12RemoteAuthResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12)\n\x04user\x18\x03 \x01(\x0b\x32\x1b.printfabric.v1.ReplicaUser\x12\x0e\n\x06reason\x18\x04 \x01(\t\"C\n\x0bJobReleased\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x13.printfabric.v1.Job\x12\x12\n\nprinter_id\x18\x02 \x01(\t\"\x1d\n\x0bJobCanceled\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x92\x01\n\x0fJobStatusReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.printfabric.v1.JobState\x12\x15\n\rstate_message\x18\x03 \x01(\t\x12/\n\x0breport_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x0f\x41\x63\x63ountingBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.printfabric.v1.UsageEntry\"\x1d\n\x08\x42\x61tchAck\x12\x11\n\tbatch_ids\x18\x01 \x03(\t\"\xb8\x01\n\x0eNodeJobSpooled\x12\x13\n\x0bnode_job_id\x18\x01 \x01(\t\x12)\n\x06header\x18\x02 \x01(\x0b\x32\x19.printfabric.v1.JobHeader\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\npage_count\x18\x05 \x01(\x05\x12.\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x1e.printfabric.v1.DocumentFormat2a\n\x0fNodeLinkService\x12N\n\x07\x43onnect\x12\x1e.printfabric.v1.ConnectRequest\x1a\x1f.printfabric.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,45 +40,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTREQUEST']._serialized_start=174
   _globals['_CONNECTREQUEST']._serialized_end=616
   _globals['_CONNECTRESPONSE']._serialized_start=619
-  _globals['_CONNECTRESPONSE']._serialized_end=1117
-  _globals['_NODEHELLO']._serialized_start=1120
-  _globals['_NODEHELLO']._serialized_end=1272
-  _globals['_CLOUDWELCOME']._serialized_start=1275
-  _globals['_CLOUDWELCOME']._serialized_end=1423
-  _globals['_NODECONFIG']._serialized_start=1426
-  _globals['_NODECONFIG']._serialized_end=1686
-  _globals['_NODECONFIG_SETTINGSENTRY']._serialized_start=1639
-  _globals['_NODECONFIG_SETTINGSENTRY']._serialized_end=1686
-  _globals['_NODEQUEUE']._serialized_start=1688
-  _globals['_NODEQUEUE']._serialized_end=1733
-  _globals['_NODEPRINTER']._serialized_start=1735
-  _globals['_NODEPRINTER']._serialized_end=1802
-  _globals['_HEARTBEAT']._serialized_start=1804
-  _globals['_HEARTBEAT']._serialized_end=1862
-  _globals['_DIRECTORYAPPLIED']._serialized_start=1864
-  _globals['_DIRECTORYAPPLIED']._serialized_end=1900
-  _globals['_REPLICAUSER']._serialized_start=1903
-  _globals['_REPLICAUSER']._serialized_end=2145
-  _globals['_DIRECTORYSNAPSHOTCHUNK']._serialized_start=2148
-  _globals['_DIRECTORYSNAPSHOTCHUNK']._serialized_end=2287
-  _globals['_DIRECTORYDELTA']._serialized_start=2290
-  _globals['_DIRECTORYDELTA']._serialized_end=2422
-  _globals['_REMOTEAUTHREQUEST']._serialized_start=2425
-  _globals['_REMOTEAUTHREQUEST']._serialized_end=2609
-  _globals['_REMOTEAUTHRESPONSE']._serialized_start=2611
-  _globals['_REMOTEAUTHRESPONSE']._serialized_end=2728
-  _globals['_JOBRELEASED']._serialized_start=2730
-  _globals['_JOBRELEASED']._serialized_end=2797
-  _globals['_JOBCANCELED']._serialized_start=2799
-  _globals['_JOBCANCELED']._serialized_end=2828
-  _globals['_JOBSTATUSREPORT']._serialized_start=2831
-  _globals['_JOBSTATUSREPORT']._serialized_end=2977
-  _globals['_ACCOUNTINGBATCH']._serialized_start=2979
-  _globals['_ACCOUNTINGBATCH']._serialized_end=3059
-  _globals['_BATCHACK']._serialized_start=3061
-  _globals['_BATCHACK']._serialized_end=3090
-  _globals['_NODEJOBSPOOLED']._serialized_start=3093
-  _globals['_NODEJOBSPOOLED']._serialized_end=3277
-  _globals['_NODELINKSERVICE']._serialized_start=3279
-  _globals['_NODELINKSERVICE']._serialized_end=3376
+  _globals['_CONNECTRESPONSE']._serialized_end=1163
+  _globals['_NODEHELLO']._serialized_start=1166
+  _globals['_NODEHELLO']._serialized_end=1335
+  _globals['_CLOUDWELCOME']._serialized_start=1338
+  _globals['_CLOUDWELCOME']._serialized_end=1486
+  _globals['_NODECONFIG']._serialized_start=1489
+  _globals['_NODECONFIG']._serialized_end=1749
+  _globals['_NODECONFIG_SETTINGSENTRY']._serialized_start=1702
+  _globals['_NODECONFIG_SETTINGSENTRY']._serialized_end=1749
+  _globals['_NODEQUEUE']._serialized_start=1751
+  _globals['_NODEQUEUE']._serialized_end=1796
+  _globals['_NODEPRINTER']._serialized_start=1798
+  _globals['_NODEPRINTER']._serialized_end=1865
+  _globals['_HEARTBEAT']._serialized_start=1867
+  _globals['_HEARTBEAT']._serialized_end=1925
+  _globals['_DIRECTORYAPPLIED']._serialized_start=1927
+  _globals['_DIRECTORYAPPLIED']._serialized_end=1963
+  _globals['_REPLICAUSER']._serialized_start=1966
+  _globals['_REPLICAUSER']._serialized_end=2208
+  _globals['_DIRECTORYSNAPSHOTCHUNK']._serialized_start=2211
+  _globals['_DIRECTORYSNAPSHOTCHUNK']._serialized_end=2350
+  _globals['_DIRECTORYDELTA']._serialized_start=2353
+  _globals['_DIRECTORYDELTA']._serialized_end=2485
+  _globals['_REMOTEAUTHREQUEST']._serialized_start=2488
+  _globals['_REMOTEAUTHREQUEST']._serialized_end=2672
+  _globals['_REMOTEAUTHRESPONSE']._serialized_start=2674
+  _globals['_REMOTEAUTHRESPONSE']._serialized_end=2791
+  _globals['_JOBRELEASED']._serialized_start=2793
+  _globals['_JOBRELEASED']._serialized_end=2860
+  _globals['_JOBCANCELED']._serialized_start=2862
+  _globals['_JOBCANCELED']._serialized_end=2891
+  _globals['_JOBSTATUSREPORT']._serialized_start=2894
+  _globals['_JOBSTATUSREPORT']._serialized_end=3040
+  _globals['_ACCOUNTINGBATCH']._serialized_start=3042
+  _globals['_ACCOUNTINGBATCH']._serialized_end=3122
+  _globals['_BATCHACK']._serialized_start=3124
+  _globals['_BATCHACK']._serialized_end=3153
+  _globals['_NODEJOBSPOOLED']._serialized_start=3156
+  _globals['_NODEJOBSPOOLED']._serialized_end=3340
+  _globals['_NODELINKSERVICE']._serialized_start=3342
+  _globals['_NODELINKSERVICE']._serialized_end=3439
 # @@protoc_insertion_point(module_scope)

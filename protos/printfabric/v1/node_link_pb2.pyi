@@ -35,7 +35,7 @@ class ConnectRequest(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., ack: _Optional[int] = ..., hello: _Optional[_Union[NodeHello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., directory_applied: _Optional[_Union[DirectoryApplied, _Mapping]] = ..., remote_auth_request: _Optional[_Union[RemoteAuthRequest, _Mapping]] = ..., job_status: _Optional[_Union[JobStatusReport, _Mapping]] = ..., accounting_batch: _Optional[_Union[AccountingBatch, _Mapping]] = ..., job_spooled: _Optional[_Union[NodeJobSpooled, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("seq", "ack", "welcome", "heartbeat", "directory_snapshot", "directory_delta", "remote_auth_response", "job_released", "batch_ack", "job_canceled")
+    __slots__ = ("seq", "ack", "welcome", "heartbeat", "directory_snapshot", "directory_delta", "remote_auth_response", "job_released", "batch_ack", "job_canceled", "config")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     WELCOME_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class ConnectResponse(_message.Message):
     JOB_RELEASED_FIELD_NUMBER: _ClassVar[int]
     BATCH_ACK_FIELD_NUMBER: _ClassVar[int]
     JOB_CANCELED_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     seq: int
     ack: int
     welcome: CloudWelcome
@@ -56,23 +57,26 @@ class ConnectResponse(_message.Message):
     job_released: JobReleased
     batch_ack: BatchAck
     job_canceled: JobCanceled
-    def __init__(self, seq: _Optional[int] = ..., ack: _Optional[int] = ..., welcome: _Optional[_Union[CloudWelcome, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., directory_snapshot: _Optional[_Union[DirectorySnapshotChunk, _Mapping]] = ..., directory_delta: _Optional[_Union[DirectoryDelta, _Mapping]] = ..., remote_auth_response: _Optional[_Union[RemoteAuthResponse, _Mapping]] = ..., job_released: _Optional[_Union[JobReleased, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., job_canceled: _Optional[_Union[JobCanceled, _Mapping]] = ...) -> None: ...
+    config: NodeConfig
+    def __init__(self, seq: _Optional[int] = ..., ack: _Optional[int] = ..., welcome: _Optional[_Union[CloudWelcome, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., directory_snapshot: _Optional[_Union[DirectorySnapshotChunk, _Mapping]] = ..., directory_delta: _Optional[_Union[DirectoryDelta, _Mapping]] = ..., remote_auth_response: _Optional[_Union[RemoteAuthResponse, _Mapping]] = ..., job_released: _Optional[_Union[JobReleased, _Mapping]] = ..., batch_ack: _Optional[_Union[BatchAck, _Mapping]] = ..., job_canceled: _Optional[_Union[JobCanceled, _Mapping]] = ..., config: _Optional[_Union[NodeConfig, _Mapping]] = ...) -> None: ...
 
 class NodeHello(_message.Message):
-    __slots__ = ("company_code", "serial_number", "access_token", "software_version", "directory_revision", "session_id")
+    __slots__ = ("company_code", "serial_number", "access_token", "software_version", "directory_revision", "session_id", "lpd_uri")
     COMPANY_CODE_FIELD_NUMBER: _ClassVar[int]
     SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
     ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
     DIRECTORY_REVISION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LPD_URI_FIELD_NUMBER: _ClassVar[int]
     company_code: str
     serial_number: str
     access_token: str
     software_version: str
     directory_revision: int
     session_id: str
-    def __init__(self, company_code: _Optional[str] = ..., serial_number: _Optional[str] = ..., access_token: _Optional[str] = ..., software_version: _Optional[str] = ..., directory_revision: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
+    lpd_uri: str
+    def __init__(self, company_code: _Optional[str] = ..., serial_number: _Optional[str] = ..., access_token: _Optional[str] = ..., software_version: _Optional[str] = ..., directory_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., lpd_uri: _Optional[str] = ...) -> None: ...
 
 class CloudWelcome(_message.Message):
     __slots__ = ("node_id", "tenant_id", "config", "directory_revision", "resume_after_seq")
