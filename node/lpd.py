@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from printfabric.formats import HEAD_SIZE, detect_format
 from printfabric.lpd import LpdRefused, ReceivedJob
 from printfabric.v1 import common_pb2, node_link_pb2, spool_pb2, spool_pb2_grpc
 from sqlalchemy import delete, func, select
@@ -54,6 +55,11 @@ _REFUSED = {
 # LPD data-file types that say what the bytes are.
 _TYPE_FORMATS = {"o": common_pb2.DOCUMENT_FORMAT_POSTSCRIPT}
 _PRINT_RIGHT = "1"
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(HEAD_SIZE)
 
 
 def _now() -> datetime:
@@ -128,7 +134,9 @@ class NodeLpd:
                         owner_key=owner.casefold(),
                         title=_title(job, print_file.source_name),
                         origin=f"lpd from {job.control.host or '?'} ({job.peer})",
-                        document_format=_TYPE_FORMATS.get(print_file.file_type, 0),
+                        # What the bytes are: the local copy goes to printers that want to know.
+                        document_format=_TYPE_FORMATS.get(print_file.file_type)
+                        or detect_format(await asyncio.to_thread(_head, target)),
                         copies=max(1, min(print_file.copies, 999)),
                         size=received.size,
                         sha256=received.sha256,

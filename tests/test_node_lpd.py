@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from printfabric.lpd import LpdError, queue_state, remove_jobs, send_job
-from printfabric.v1 import directory_pb2, spool_pb2
+from printfabric.v1 import common_pb2, directory_pb2, spool_pb2
 from sqlalchemy import select
 
 from cloud.db.models import Job
@@ -188,6 +188,8 @@ async def test_rlpr_and_cups_jobs_of_100_mb_are_held_released_at_a_device_and_id
                 ("alice", "held", digest)
             ] * 2
             assert held[1].title == "Quarterly report"
+            # Known from the bytes, whatever type the client gave: the local copy tells printers.
+            assert [j.document_format for j in held] == [common_pb2.DOCUMENT_FORMAT_POSTSCRIPT] * 2
 
             async def uploaded() -> bool:
                 jobs = await cloud_jobs(cloud, site.tenant_id)
