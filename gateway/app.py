@@ -13,8 +13,10 @@ import binascii
 import logging
 from dataclasses import dataclass
 
-from printfabric.ipp import IppError, Limits, Message, Status, encode, read_message
-from printfabric.ipp.everywhere import ICON_SIZES
+from printfabric.ipp import Status
+from printfabric.ipp.endpoint import IPP_TYPE, answered, broken_off, icon_route, read_ipp
+from printfabric.ipp.server import IppFailure, response
+from printfabric.request_body import RequestBody
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -23,17 +25,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api_errors import HTTP_REASON
 from gateway.blob_urls import BlobFolder, blob_routes
-from gateway.body import RequestBody
 from gateway.client_api import ClientApi
-from gateway.icons import printer_icon
-from gateway.ipp_printer import IppFailure, IppPrinter, NeedAuth, Target, response
+from gateway.ipp_printer import IppPrinter, NeedAuth, Target
 from gateway.ipp_printer import Request as IppRequest
-from gateway.upstream import Upstream, prepend
+from gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
-IPP_TYPE = "application/ipp"
-LIMITS = Limits()
 # A request without a login is never bigger than this (Get-Printer-Attributes has no document).
 ANONYMOUS_BODY_LIMIT = 64 << 10
 
@@ -83,11 +81,6 @@ def _challenge(close: bool, bearer: bool = False) -> Response:
     if close:
         headers["Connection"] = "close"
     return Response(status_code=401, headers=headers)
-
-
-def _ipp(message: Message, close: bool = False) -> Response:
-    headers = {"Connection": "close"} if close else {}
-    return Response(encode(message), media_type=IPP_TYPE, headers=headers)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -144,17 +137,14 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
             # credentials before the client sends (and we read) a large body for nothing.
             return _challenge(close=True)
         body = RequestBody(request)
-        try:
-            message, rest, remaining = await read_message(body, LIMITS)
-        except IppError as exc:
-            # Not IPP we can read: answer as IPP and close (the stream position is unknown).
-            return _ipp(response(None, exc.status, str(exc)), close=True)
-        except ClientDisconnect:
-            return Response(status_code=400, headers={"Connection": "close"})
+        read = await read_ipp(body)
+        if isinstance(read, Response):
+            return read
+        message, document = read
         ipp_request = IppRequest(
             message=message,
             target=where,
-            body=prepend(rest, remaining),
+            body=document,
             credentials=credentials,
             user_agent=request.headers.get("user-agent", "")[:100],
             bearer=bearer,
@@ -165,20 +155,13 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
         except NeedAuth:
             return _challenge(close=not await body.drain(), bearer=bool(bearer))
         except ClientDisconnect:
-            return Response(status_code=400, headers={"Connection": "close"})
+            return broken_off()
         except IppFailure as exc:  # raised from the document stream (bad compression)
             reply = response(message, exc.status, exc.message)
         except Exception:
             log.exception("IPP request %s failed", message.code)
             reply = response(message, Status.SERVER_ERROR_INTERNAL_ERROR, "internal error")
-        close = not body.finished and not await body.drain()
-        return _ipp(reply, close=close)
-
-    async def icon(request: Request) -> Response:
-        size = int(request.path_params["size"])
-        if size not in ICON_SIZES:
-            return _error(404, f"icons come in sizes {', '.join(map(str, ICON_SIZES))}")
-        return Response(printer_icon(size), media_type="image/png")
+        return await answered(body, reply)
 
     async def root(request: Request) -> Response:
         return JSONResponse(
@@ -197,7 +180,7 @@ def build_app(upstream: Upstream, settings: GatewaySettings) -> Starlette:
     methods = ["GET", "POST"]
     routes: list[BaseRoute] = [
         Route("/", root, methods=["GET"]),
-        Route("/icons/printer-{size:int}.png", icon, methods=["GET"]),
+        icon_route(lambda message: _error(404, message)),
         Route("/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
         Route("/t/{company:str}/ipp/print/{queue:str}", ipp_endpoint, methods=methods),
         Mount("/api/v1", app=client_api),

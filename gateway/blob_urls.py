@@ -29,12 +29,12 @@ from printfabric.blobtokens import (
     blob_path,
     verify_blob_token,
 )
+from printfabric.request_body import BODY_IDLE_SECONDS, RequestBody
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.api_errors import ApiError
-from gateway.body import BODY_IDLE_SECONDS, RequestBody
 
 log = logging.getLogger(__name__)
 

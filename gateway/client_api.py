@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 from printfabric.formats import FORMATS
+from printfabric.request_body import RequestBody
 from printfabric.v1 import auth_pb2, device_pb2, spool_pb2
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -23,7 +24,6 @@ from starlette.routing import Route
 
 from gateway import client_json
 from gateway.api_errors import ApiError, from_rpc
-from gateway.body import RequestBody
 from gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)

@@ -93,14 +93,6 @@ class QueueInfo:
     queued_job_count: int
 
 
-async def prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """rest, with first (if any) in front: a body stream whose start was already read."""
-    if first:
-        yield first
-    async for chunk in rest:
-        yield chunk
-
-
 class Upstream:
     """gRPC stubs to the cloud plus the caches above."""
 

@@ -1,4 +1,9 @@
-"""IPP/2.x message codec (RFC 8010, RFC 8011) and a small async IPP client."""
+"""IPP/2.x message codec (RFC 8010, RFC 8011) and a small async IPP client.
+
+The server side is in submodules: `server` (requests, envelope checks, answers),
+`printer_object` (the operations), `endpoint` (HTTP), `everywhere` (the attributes),
+`job_template`, `compression` and `icons`.
+"""
 
 from printfabric.ipp.client import IppClient, IppHttpError, new_request
 from printfabric.ipp.codec import (

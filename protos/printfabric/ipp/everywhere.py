@@ -164,8 +164,17 @@ def printer_attributes(
     printer_uri: str,
     more_info: str,
     icon_base: str,
+    *,
+    authentication: str = "basic",
+    printer_uuid: str | None = None,
+    info: str | None = None,
+    state_message: str = "Ready",
 ) -> list[Attribute]:
-    """Every attribute of the queue's printer object, in one list."""
+    """Every attribute of the queue's printer object, in one list.
+
+    authentication is uri-authentication-supported; printer_uuid (a urn:uuid: URI) defaults to
+    one derived from company and queue; info (printer-info) to the queue's display name.
+    """
     color = printer.color
     duplex = printer.duplex
     now = time.time()
@@ -189,6 +198,8 @@ def printer_attributes(
         + ";"
     )
     name = printer.display_name or printer.name
+    if printer_uuid is None:
+        printer_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"printfabric:{company}:{printer.name}").urn
     urf = [
         "V1.4",
         "CP1",
@@ -286,7 +297,7 @@ def printer_attributes(
         Attribute.out_of_band("printer-geo-location", Tag.UNKNOWN),
         Attribute.keyword("printer-get-attributes-supported", "document-format"),
         Attribute.uri("printer-icons", *(f"{icon_base}/icons/printer-{n}.png" for n in ICON_SIZES)),
-        Attribute.text("printer-info", name),
+        Attribute.text("printer-info", name if info is None else info),
         Attribute.boolean("printer-is-accepting-jobs", True),
         Attribute.text("printer-location", printer.location),
         Attribute.text("printer-make-and-model", "PrintFabric Cloud Queue"),
@@ -304,14 +315,11 @@ def printer_attributes(
         Attribute.date_time("printer-state-change-date-time", _date(STARTED)),
         Attribute.integer("printer-state-change-time", int(STARTED)),
         Attribute.enum("printer-state", int(PrinterState.IDLE)),
-        Attribute.text("printer-state-message", "Ready"),
+        Attribute.text("printer-state-message", state_message),
         Attribute.keyword("printer-state-reasons", "none"),
         Attribute.integer("printer-up-time", int(now)),
         Attribute.uri("printer-uri-supported", printer_uri),
-        Attribute.uri(
-            "printer-uuid",
-            uuid.uuid5(uuid.NAMESPACE_URL, f"printfabric:{company}:{printer.name}").urn,
-        ),
+        Attribute.uri("printer-uuid", printer_uuid),
         Attribute.resolution(
             "pwg-raster-document-resolution-supported",
             *(Resolution(r, r, ResolutionUnit.DPI) for r in RASTER_RESOLUTIONS),
@@ -321,7 +329,7 @@ def printer_attributes(
         Attribute.integer("queued-job-count", queued_job_count),
         Attribute.keyword("sides-default", "one-sided"),
         Attribute.keyword("sides-supported", *sides),
-        Attribute.keyword("uri-authentication-supported", "basic"),
+        Attribute.keyword("uri-authentication-supported", authentication),
         Attribute.keyword("uri-security-supported", "tls"),
         Attribute.keyword("urf-supported", *urf),
         Attribute.keyword("which-jobs-supported", "completed", "not-completed"),

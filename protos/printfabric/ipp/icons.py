@@ -1,4 +1,4 @@
-"""The printer icon operating systems show for a queue (printer-icons): a PNG drawn here."""
+"""The printer icon operating systems show for a printer (printer-icons): a PNG drawn here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A request body read chunk by chunk with an idle timeout, for every endpoint that streams one."""
+"""An HTTP request body (Starlette) read chunk by chunk with an idle timeout, for every endpoint
+that streams one: the IPP printers of the gateway and of `printfabric serve-printer`, the
+gateway's uploads and blob URLs."""
 
 from __future__ import annotations
 
@@ -51,3 +53,11 @@ class RequestBody:
         except ClientDisconnect:
             return False
         return True
+
+
+async def prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """rest, with first (if any) in front: a body stream whose start was already read."""
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
