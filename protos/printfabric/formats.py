@@ -94,7 +94,7 @@ def _binary_format(data: bytes) -> int | None:
     if data.startswith(b"UNIRAST\x00"):
         return _F.URF
     if data.startswith(_ZIP_LOCAL):
-        xps = _is_xps(_zip_entry_names(data))
+        xps = is_xps_parts(_zip_entry_names(data))
         return _F.XPS if xps else _F.OCTET_STREAM
     return None
 
@@ -148,7 +148,7 @@ def opc_part_name(name: str) -> str:
     return _OPC_PIECE.sub("", name).lower()
 
 
-def _is_xps(names: list[str]) -> bool:
+def is_xps_parts(names: list[str]) -> bool:
     """[Content_Types].xml and _rels/.rels are in every OPC file (docx too), so need more."""
     parts = {opc_part_name(name) for name in names}
     if any(part.endswith(_XPS_SUFFIXES) for part in parts):

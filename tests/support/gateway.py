@@ -91,18 +91,21 @@ class Fabric:
 
 @contextmanager
 def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
-    """Starts `printfabric-cloud fabric` (what `make run` runs) and stops it with Ctrl-C."""
+    """Starts `printfabric-cloud fabric` (what `make run` runs) and stops it with Ctrl-C.
+
+    settings are environment variables, over the defaults (PF_PUBLIC_URL among them).
+    """
     cloud_port, gateway_port, node_mfp_port = free_port(), free_port(), free_port()
     node_lpd_port = free_port()
-    env = clean_env(
-        PF_HOME=str(home),
-        PF_CLOUD_LISTEN=f"127.0.0.1:{cloud_port}",
-        PF_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}",
-        PF_PUBLIC_URL=f"https://localhost:{gateway_port}",
-        PF_NODE_MFP_LISTEN=f"127.0.0.1:{node_mfp_port}",
-        PF_NODE_LPD_LISTEN=f"127.0.0.1:{node_lpd_port}",
-        **settings,
-    )
+    defaults = {
+        "PF_HOME": str(home),
+        "PF_CLOUD_LISTEN": f"127.0.0.1:{cloud_port}",
+        "PF_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
+        "PF_PUBLIC_URL": f"https://localhost:{gateway_port}",
+        "PF_NODE_MFP_LISTEN": f"127.0.0.1:{node_mfp_port}",
+        "PF_NODE_LPD_LISTEN": f"127.0.0.1:{node_lpd_port}",
+    }
+    env = clean_env(**(defaults | settings))
     process = ChildProcess(
         "fabric", [*command_argv("printfabric-cloud"), "fabric"], env, home / "fabric.log"
     )

@@ -15,7 +15,7 @@ import os
 import random
 import re
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,6 +68,7 @@ async def send_job(
     banner: bool = False,
     data_first: bool = False,
     timeout: float = 30.0,  # noqa: ASYNC109  (per step, not a deadline for the whole job)
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Prints the file data on queue at host:port ("receive a printer job"); returns the job number.
 
@@ -75,7 +76,8 @@ async def send_job(
     title `pr` prints), source_name on N; file_type is the data-file line ('l' prints the bytes
     as they are; 'o' PostScript, 'f' text, ...); copies repeats that line; banner adds an L line.
     The control file goes first (as CUPS's lpd backend and LPRng send it), or last with
-    data_first (as BSD lpr does). The data streams from disk in 1 MiB chunks. job_number
+    data_first (as BSD lpr does). The data streams from disk in 1 MiB chunks (progress(n) after
+    each is on its way). job_number
     (0-999) is random when not given. Raises LpdError.
     """
     check_queue_name(queue)
@@ -102,7 +104,7 @@ async def send_job(
             await link.ack(f"refused queue {queue!r}", "QUEUE_REFUSED")
             if not data_first:
                 await _send_control(link, control, number, host_name)
-            await _send_data(link, control.files[0].name, document, size, number)
+            await _send_data(link, control.files[0].name, document, size, number, progress)
             if data_first:
                 await _send_control(link, control, number, host_name)
             await link.finish()
@@ -173,7 +175,14 @@ async def _send_control(link: _Link, control: ControlFile, number: int, host_nam
     await link.ack(f"did not take the control file of job {number}", "CONTROL_FILE_REFUSED")
 
 
-async def _send_data(link: _Link, name: str, document: BinaryIO, size: int, number: int) -> None:
+async def _send_data(
+    link: _Link,
+    name: str,
+    document: BinaryIO,
+    size: int,
+    number: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     await link.send(b"%c%d %s\n" % (SUB_DATA_FILE, size, name.encode("ascii")))
     what = f"refused the data file of job {number}"
     await link.ack(what, "DATA_FILE_REFUSED")
@@ -188,6 +197,8 @@ async def _send_data(link: _Link, name: str, document: BinaryIO, size: int, numb
             )
         await link.send(chunk, refused=(what, "DATA_FILE_REFUSED"))
         left -= len(chunk)
+        if progress is not None:
+            progress(len(chunk))
     await link.send(b"\x00", refused=(what, "DATA_FILE_REFUSED"))
     await link.ack(f"did not take the data file of job {number}", "DATA_FILE_REFUSED")
 
