@@ -5,6 +5,8 @@ nodelink_memory: NodeLink directory replication and the cloud's memory per conne
 gateway_ipp: the IPPS gateway against cupsd with ipptool as the client (rate, MB/s, RSS).
 lpd_receive: one job into the node's LPD server from a client process, against a plain loopback
 copy to disk (MB/s, the server's RSS growth).
+client_upload: the workstation client `printfabric print` sending one file by each route (IPPS,
+upload to storage, LPR), against a plain loopback copy to disk (MB/s, the client's peak RSS).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tests.bench import (
+    client_upload,
     gateway_ipp,
     lpd_receive,
     nodelink,
@@ -56,6 +59,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     nodelink_memory.NAME: lambda args: nodelink_memory.run(),
     gateway_ipp.NAME: lambda args: gateway_ipp.run(args.size),
     lpd_receive.NAME: lambda args: lpd_receive.run(args.size),
+    client_upload.NAME: lambda args: client_upload.run(args.size),
 }
 
 
@@ -65,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "--size",
         type=spool_1gib.parse_size,
         default=spool_1gib.DEFAULT_SIZE,
-        help="the payload size of spool_1gib, gateway_ipp and lpd_receive, e.g. 256M for a "
-        "quick run (default 1G)",
+        help="the payload size of spool_1gib, gateway_ipp, lpd_receive and client_upload, e.g. "
+        "256M for a quick run (default 1G)",
     )
     p.add_argument(
         "--only",
