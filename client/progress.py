@@ -44,7 +44,18 @@ def transfer(
         yield lambda n: bar.advance(task, n)
 
 
-def restart(advance: Callable[[int], None], sent: int) -> None:
-    """Winds a bar back by sent bytes when a transfer starts over."""
-    if sent:
-        advance(-sent)
+class Attempt:
+    """advance for one attempt of a transfer, counting what it sent so that a failed attempt
+    winds the bar back before the transfer starts over."""
+
+    def __init__(self, advance: Callable[[int], None]) -> None:
+        self._advance = advance
+        self.sent = 0
+
+    def __call__(self, n: int) -> None:
+        self.sent += n
+        self._advance(n)
+
+    def rewind(self) -> None:
+        self._advance(-self.sent)
+        self.sent = 0

@@ -19,6 +19,7 @@ from printfabric.ipp import (
 
 from client.api import Account, transport_error
 from client.errors import ClientError, DocumentError, LoginRequired, NotFound, Refused
+from client.progress import Attempt
 from client.routes.base import Delivered, PrintJob, with_retries
 
 _DOCUMENT_STATUSES = frozenset(
@@ -86,13 +87,7 @@ async def send_ipps(
     """Prints job at the gateway's printer uri; the cloud's job, fetched after it is taken."""
 
     async def attempt(token: str) -> int:
-        sent = 0
-
-        def step(n: int) -> None:
-            nonlocal sent
-            sent += n
-            advance(n)
-
+        step = Attempt(advance)
         headers = {"Authorization": f"Bearer {token}"}
         if job.request_id:
             headers["Idempotency-Key"] = job.request_id
@@ -101,14 +96,14 @@ async def send_ipps(
             async with IppClient(uri, ssl_context=account.ssl, headers=headers, timeout=120) as ipp:
                 reply = await ipp.request(request, job.document.chunks(step))
         except IppHttpError as exc:
-            advance(-sent)
+            step.rewind()
             if exc.status_code == 401:
                 raise LoginRequired(
                     "the gateway did not take the login", "UNAUTHENTICATED"
                 ) from exc
             raise ClientError(f"the gateway answered HTTP {exc.status_code}") from exc
         except httpx.HTTPError as exc:
-            advance(-sent)
+            step.rewind()
             raise transport_error(exc, uri) from exc
         except IppError as exc:
             raise ClientError(f"the gateway's answer is not IPP: {exc}") from exc

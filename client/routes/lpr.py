@@ -8,6 +8,7 @@ from collections.abc import Callable
 from printfabric.lpd import LpdError, send_job
 
 from client.errors import ClientError, NotFound, Refused, Unreachable
+from client.progress import Attempt
 from client.routes.base import Delivered, PrintJob, Route, with_retries
 
 # LpdError reasons from a server that answered (anything else: it could not be reached).
@@ -30,13 +31,7 @@ async def send_lpr(
         notes.append("LPR carries no duplex or colour choice: set them at the printer")
 
     async def attempt() -> int:
-        sent = 0
-
-        def step(n: int) -> None:
-            nonlocal sent
-            sent += n
-            advance(n)
-
+        step = Attempt(advance)
         try:
             return await send_job(
                 route.host,
@@ -52,7 +47,7 @@ async def send_lpr(
                 progress=step,
             )
         except LpdError as exc:
-            advance(-sent)
+            step.rewind()
             reason = exc.reason
             if reason == "NO_DOCUMENT":
                 raise ClientError(str(exc), reason) from exc

@@ -10,6 +10,7 @@ import httpx
 
 from client.api import TIMEOUT, Account, http_error, transport_error
 from client.errors import Refused
+from client.progress import Attempt
 from client.routes.base import Delivered, PrintJob, with_retries
 
 # The cloud reads a committed upload back (hash, format, pages): minutes for a GiB.
@@ -44,22 +45,16 @@ async def send_upload(account: Account, job: PrintJob, advance: Callable[[int], 
     upload = await new_url()
 
     async def put() -> None:
-        sent = 0
-
-        def step(n: int) -> None:
-            nonlocal sent
-            sent += n
-            advance(n)
-
+        step = Attempt(advance)
         headers = {**upload.get("headers", {}), "Content-Length": str(doc.size)}
         try:
             async with httpx.AsyncClient(verify=account.ssl, timeout=TIMEOUT) as http:
                 reply = await http.put(upload["url"], content=doc.chunks(step), headers=headers)
         except httpx.HTTPError as exc:
-            advance(-sent)
+            step.rewind()
             raise transport_error(exc, "the storage") from exc
         if reply.status_code >= 300:
-            advance(-sent)
+            step.rewind()
             raise http_error(reply, reply.content)
 
     try:
