@@ -186,6 +186,16 @@ async def test_a_print_job_lands_in_the_cloud_byte_for_byte_and_is_canceled_ther
     assert f"printfabric cancel {number}" in said, said
 
 
+async def wait_offline(printer: ServePrinter, job_id: int) -> dict[str, Any]:
+    """The job once it shows the offline message: a job taken just now may still show its first
+    send, which fails within moments."""
+    deadline = time.monotonic() + 10
+    while (job := await printer.job(job_id))["job-state-message"] != OFFLINE:
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.1)
+    return job
+
+
 async def test_offline_jobs_wait_survive_a_restart_and_arrive_exactly_once(
     fabric: Fabric, tmp_path: Path
 ) -> None:
@@ -205,18 +215,14 @@ async def test_offline_jobs_wait_survive_a_restart_and_arrive_exactly_once(
                 for d, t in zip(documents, titles, strict=True)
             ]
             for job_id in ids:
-                # A job taken just now may still show its first send; it fails within moments.
-                deadline = time.monotonic() + 10
-                while (job := await printer.job(job_id))["job-state-message"] != OFFLINE:
-                    assert time.monotonic() < deadline, job
-                    await asyncio.sleep(0.1)
+                job = await wait_offline(printer, job_id)
                 assert job["job-state"] == JobState.PROCESSING, job
                 assert job["job-state-reasons"] == ["job-outgoing", "resources-are-not-ready"]
 
         with ServePrinter(env, log, *args) as printer:
             assert printer.started["waiting_jobs"] == 2
             for job_id in ids:
-                assert (await printer.job(job_id))["job-state-message"] == OFFLINE
+                await wait_offline(printer, job_id)
             proxy.cut(refuse_for=0)  # the link is back
             done = [await wait_job_state(printer, job_id) for job_id in ids]
             assert [j["job-state"] for j in done] == [JobState.COMPLETED] * 2, done
@@ -416,8 +422,8 @@ async def test_a_gigabyte_is_taken_with_flat_memory_and_canceling_it_frees_the_d
         data = printer.state_dir / "queue" / f"{job_id:08d}.data"
         assert data.stat().st_size == size
         assert peak - before < 64 << 20, f"serve-printer grew by {(peak - before) >> 20} MiB"
-        job = await printer.job(job_id)
-        assert job["job-state-message"] == OFFLINE and job["job-k-octets"] == size // 1024
+        job = await wait_offline(printer, job_id)
+        assert job["job-k-octets"] == size // 1024
 
         canceled = await printer.request(
             Operation.CANCEL_JOB, [Attribute.integer("job-id", job_id)]

@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -195,8 +195,11 @@ class JobQueue:
                 continue
             self.jobs[job.id] = job
         for data in self.folder.glob("*.data"):
-            if not data.stem.isdigit() or int(data.stem) not in self.jobs:
-                data.unlink(missing_ok=True)  # renamed, then the process died before its metadata
+            owner = self.jobs.get(int(data.stem)) if data.stem.isdigit() else None
+            # Renamed, then the process died before its metadata; or finished, then it died
+            # before the document was deleted.
+            if owner is None or owner.state in FINAL:
+                data.unlink(missing_ok=True)
         self._next_id = max([self._read_counter(), *(j.id + 1 for j in self.jobs.values())])
         now = time.time()
         for job in self.jobs.values():
@@ -306,11 +309,12 @@ class JobQueue:
             await asyncio.to_thread(self._prune, time.time())
 
     def _finish_sync(self, job: LocalJob, state: JobState, message: str, now: float) -> None:
-        job.state = state
-        job.message = message
-        job.complete_time = now
-        _write_json(self._meta_path(job.id), job.to_json())
+        # The record first (a crash then leaves only a document the next start sweeps), then the
+        # document, and only then does the job show as finished to IPP clients.
+        done = replace(job, state=state, message=message, complete_time=now)
+        _write_json(self._meta_path(job.id), done.to_json())
         self.data_path(job).unlink(missing_ok=True)
+        job.state, job.message, job.complete_time = state, message, now
 
     async def prune(self) -> None:
         async with self._lock:
