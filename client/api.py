@@ -213,12 +213,7 @@ class Account:
         return list(answer["printers"])
 
     async def printer(self, name: str) -> dict[str, Any]:
-        printers = await self.printers()
-        for printer in printers:
-            if printer["name"] == name.lower() or printer["id"] == name:
-                return printer
-        names = ", ".join(p["name"] for p in printers) or "none"
-        raise NotFound(f"there is no printer {name!r} for you (yours: {names})", "UNKNOWN_QUEUE")
+        return choose_printer(await self.printers(), name)
 
     async def jobs(self, states: list[str]) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
@@ -240,6 +235,22 @@ class Account:
     async def cancel(self, ref: str) -> dict[str, Any]:
         answer = await self.post(f"/jobs/{quote(ref, safe='')}/cancel")
         return dict(answer["job"])
+
+
+def choose_printer(printers: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
+    """The printer named wanted, or the user's only printer when none is named."""
+    names = ", ".join(p["name"] for p in printers) or "none"
+    if not wanted:
+        if len(printers) == 1:
+            return printers[0]
+        raise ClientError(
+            f"say which printer with --printer (or PRINTFABRIC_PRINTER); yours: {names}",
+            "NO_PRINTER",
+        )
+    for printer in printers:
+        if printer["name"] == wanted.lower() or printer["id"] == wanted:
+            return printer
+    raise NotFound(f"there is no printer {wanted!r} for you (yours: {names})", "UNKNOWN_QUEUE")
 
 
 def new_session(gateway: Gateway, company: str, ca_cert: str, answer: dict[str, Any]) -> Session:

@@ -18,22 +18,12 @@ from client.document import FORMAT_NAMES
 from client.errors import ClientError, ExitCode, LoginRequired, UsageError
 from client.paths import ClientPaths
 from client.printing import PrintOptions, print_files
+from client.secret_input import read_secret
 from client.session import SessionStore
 
 DEFAULT_GATEWAY = "https://localhost:8443"
 # What `printfabric jobs` shows without --all: jobs not yet finished.
 OPEN_STATES = ["incoming", "held", "released", "printing"]
-
-
-def _password(env: str = "PRINTFABRIC_PASSWORD") -> str:
-    """From the environment, else asked on the terminal, else one line of stdin; never argv."""
-    if os.environ.get(env):
-        return os.environ[env]
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass("Password: ")
-    return sys.stdin.readline().rstrip("\n")
 
 
 def _demo(home: str) -> dict[str, str]:
@@ -64,7 +54,11 @@ def _login_target(args: argparse.Namespace, store: SessionStore) -> tuple[str, s
 
 async def cmd_login(args: argparse.Namespace, store: SessionStore) -> Any:
     url, company, login, ca_path = _login_target(args, store)
-    password = _demo(args.demo).get("password", "") if args.demo else _password()
+    password = (
+        _demo(args.demo).get("password", "")
+        if args.demo
+        else read_secret("PRINTFABRIC_PASSWORD", "Password: ")
+    )
     async with Gateway(url, ca_path) as gateway:
         answer = await gateway.login(company, login, password)
         session = new_session(gateway, company, ca_path, answer)

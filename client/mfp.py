@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from client.secret_input import read_secret
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -73,17 +75,6 @@ def _target(args: argparse.Namespace, demo: dict[str, str]) -> Target:
         except OSError as exc:
             raise SimError(f"cannot read the CA certificate {ca}: {exc.strerror}") from exc
     return Target(url.rstrip("/"), verify, company, serial, token)
-
-
-def _secret(env: str, prompt: str) -> str:
-    value = os.environ.get(env)
-    if value:
-        return value
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass(prompt)
-    return sys.stdin.readline().rstrip("\n")
 
 
 class Mfp:
@@ -139,12 +130,12 @@ def _user_body(args: argparse.Namespace) -> dict[str, str]:
     if args.card:
         return {"method": "card", "card": args.card}
     if args.pin:
-        return {"method": "pin", "pin": _secret("PF_MFP_PIN", "PIN: ")}
+        return {"method": "pin", "pin": read_secret("PF_MFP_PIN", "PIN: ")}
     if args.login:
         return {
             "method": "password",
             "login": args.login,
-            "password": _secret("PF_MFP_PASSWORD", f"Password for {args.login}: "),
+            "password": read_secret("PF_MFP_PASSWORD", f"Password for {args.login}: "),
         }
     raise SimError("log a user in with --card CARD, --pin or --login LOGIN")
 
@@ -175,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "register":
         if not args.card or not args.login:
             raise SimError("register needs --card CARD and --login LOGIN")
-        password = _secret("PF_MFP_PASSWORD", f"Password for {args.login}: ")
+        password = read_secret("PF_MFP_PASSWORD", f"Password for {args.login}: ")
         result = mfp.log_in_user(
             {"card": args.card, "login": args.login, "password": password},
             "/users/register-card",

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.api import Account
+from client.api import Account, choose_printer
 from client.document import Document, open_document
-from client.errors import ClientError, NotFound
+from client.errors import ClientError
 from client.progress import transfer
 from client.routes import Delivered, PrintJob, Route
 from client.routes.base import parse_route
@@ -29,22 +29,6 @@ class PrintOptions:
     format: str = ""
     via: str = ""
     progress: bool = True
-
-
-def choose_printer(printers: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
-    """The printer named wanted, or the user's only printer when none is named."""
-    names = ", ".join(p["name"] for p in printers) or "none"
-    if not wanted:
-        if len(printers) == 1:
-            return printers[0]
-        raise ClientError(
-            f"say which printer with --printer (or PRINTFABRIC_PRINTER); yours: {names}",
-            "NO_PRINTER",
-        )
-    for printer in printers:
-        if printer["name"] == wanted.lower() or printer["id"] == wanted:
-            return printer
-    raise NotFound(f"there is no printer {wanted!r} for you (yours: {names})", "UNKNOWN_QUEUE")
 
 
 def _uri(printer: dict[str, Any], scheme: str) -> str:

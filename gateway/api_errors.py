@@ -10,12 +10,10 @@ import logging
 import math
 
 import grpc
+from printfabric.mfp.errors import REASON_KEY, RETRY_AFTER_KEY, metadata_value
 from starlette.responses import JSONResponse
 
 log = logging.getLogger(__name__)
-
-REASON_KEY = "pf-error-reason"
-RETRY_AFTER_KEY = "pf-retry-after"
 
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -83,26 +81,18 @@ class ApiError(Exception):
         )
 
 
-def trailer(error: grpc.aio.AioRpcError, key: str) -> str:
-    """One trailing metadata value of a failed call ("" when absent)."""
-    for k, v in error.trailing_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else v.decode("utf-8", "replace")
-    return ""
-
-
 def from_rpc(error: grpc.aio.AioRpcError) -> ApiError:
     """The cloud's refusal in HTTP terms (status, reason, message, Retry-After)."""
     code = error.code()
     status = HTTP_STATUS.get(code, 502)
-    reason = trailer(error, REASON_KEY) or HTTP_REASON.get(status, code.name)
+    reason = metadata_value(error, REASON_KEY) or HTTP_REASON.get(status, code.name)
     message = error.details() or code.name.lower().replace("_", " ")
     if status >= 500:
         log.warning("cloud call failed: %s %s", code.name, error.details())
         message = f"the cloud is unreachable or failed; try again later ({message})"
     retry_after = None
     if status in (429, 503):
-        retry = trailer(error, RETRY_AFTER_KEY)
+        retry = metadata_value(error, RETRY_AFTER_KEY)
         try:
             retry_after = max(1, math.ceil(float(retry))) if retry else None
         except (ValueError, OverflowError):

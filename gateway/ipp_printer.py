@@ -21,6 +21,7 @@ from printfabric.ipp import everywhere as attrs
 from printfabric.ipp.compression import check_compression, decompressed
 from printfabric.ipp.printer_object import PrinterObject
 from printfabric.ipp.server import IppFailure, OperationRequest, PrinterAddress, response
+from printfabric.mfp.errors import REASON_KEY, metadata_value
 from printfabric.request_body import prepend
 from printfabric.v1 import spool_pb2
 
@@ -99,10 +100,7 @@ def rpc_failure(exc: grpc.aio.AioRpcError) -> IppFailure | NeedAuth:
     """The IPP answer to a refusal from the cloud."""
     if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
         return NeedAuth()
-    reason = ""
-    for key, value in exc.trailing_metadata() or ():
-        if key == "pf-error-reason":
-            reason = str(value)
+    reason = metadata_value(exc, REASON_KEY)
     status = _REASONS.get(reason) or _CODES.get(exc.code(), Status.SERVER_ERROR_INTERNAL_ERROR)
     if status is Status.SERVER_ERROR_INTERNAL_ERROR:
         log.error("cloud call failed: %s %s", exc.code(), exc.details())

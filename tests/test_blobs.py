@@ -31,6 +31,7 @@ from cloud.blobs import (
     sign_blob_token,
     verify_blob_token,
 )
+from tests.support.processes import peer_missing
 from tests.support.s3 import MotoServerError, run_moto_server
 
 if TYPE_CHECKING:
@@ -341,7 +342,7 @@ async def test_local_put_file_from_another_filesystem_is_copied_then_removed(
 ) -> None:
     elsewhere = other_filesystem_dir(local_store.staging_dir)
     if elsewhere is None:
-        pytest.skip("needs a writable /dev/shm on a filesystem other than the test's tmp_path")
+        peer_missing("needs a writable /dev/shm on a filesystem other than the test's tmp_path")
     source = elsewhere / f"printfabric-test-{uuid.uuid4().hex}"
     data = os.urandom(2 * MiB + 5)
     source.write_bytes(data)

@@ -33,8 +33,7 @@ from tests.support.cups import (
 )
 from tests.support.gateway import Fabric, running_fabric
 from tests.support.lpd_peer import CupsLpd
-from tests.support.processes import command_argv
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.processes import TcpProxy, command_argv
 from tests.test_release_e2e import Admin, release_at_node_mfp
 
 pytestmark = pytest.mark.timeout(300)
@@ -151,7 +150,8 @@ class Workstation:
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[TcpProxy]:
-    with TcpProxy() as running:
+    # Its upstream is the fabric's gateway, whose port is known once the fabric runs.
+    with TcpProxy(0) as running:
         yield running
 
 
@@ -159,7 +159,7 @@ def proxy() -> Iterator[TcpProxy]:
 def fabric(tmp_path_factory: pytest.TempPathFactory, proxy: TcpProxy) -> Iterator[Fabric]:
     home = tmp_path_factory.mktemp("client")
     with running_fabric(home, PF_PUBLIC_URL=f"https://localhost:{proxy.port}") as running:
-        proxy.target_port = running.gateway_port
+        proxy.upstream_port = running.gateway_port
         yield running
 
 

@@ -19,10 +19,9 @@ from pathlib import Path
 from printfabric.https import listen_socket, serving
 from printfabric.tls import ensure_dev_pki
 
-from client.api import Account
+from client.api import Account, choose_printer
 from client.errors import ClientError, LoginRequired, NotFound, Unreachable
 from client.paths import private_dir
-from client.printing import choose_printer
 from client.serve_printer.app import PATH, build_app
 from client.serve_printer.description import DescriptionCache, Destination, QueueDescription
 from client.serve_printer.forwarder import Forwarder, housekeeping

@@ -35,10 +35,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tests.bench.lpd_receive import baseline_copy, write_payload
+from tests.bench.lpd_receive import baseline_copy, describe_rounds, fastest, write_payload
 from tests.bench.spool_1gib import DEFAULT_SIZE, MB, BenchError, Transfer
 from tests.support.gateway import Fabric, running_fabric
-from tests.support.processes import clean_env, command_argv
+from tests.support.processes import clean_env, command_argv, tail
 
 NAME = "client_upload"
 QUEUE = "secure"
@@ -139,11 +139,6 @@ def _client_env(folder: Path) -> dict[str, str]:
     return env
 
 
-def _tail(path: Path, lines: int = 5) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return " / ".join(text.strip().splitlines()[-lines:]) or "(nothing)"
-
-
 def run_client(argv: list[str], env: Mapping[str, str], folder: Path, timeout: float) -> Exited:
     """Runs argv (the client) to its exit through SPAWNER; its stdout, wall time, peak RSS."""
     out, err, report = folder / "stdout.txt", folder / "stderr.txt", folder / "spawned.json"
@@ -172,7 +167,7 @@ def run_client(argv: list[str], env: Mapping[str, str], folder: Path, timeout: f
     if spawned["timed_out"]:
         raise BenchError(f"`{command}` ran over {timeout:.0f} s: killed")
     if spawned["exit"] != 0:
-        raise BenchError(f"`{command}` exited with {spawned['exit']}: {_tail(err)}")
+        raise BenchError(f"`{command}` exited with {spawned['exit']}: {tail(err, 5)}")
     return Exited(out.read_text(), float(spawned["seconds"]), int(spawned["maxrss_kib"]) * 1024)
 
 
@@ -283,16 +278,6 @@ def _baseline(work: Path, payload: Path, size: int, sha256: str, problems: list[
     return transfer
 
 
-def _fastest(transfers: list[Transfer]) -> Transfer:
-    return min(transfers, key=lambda t: t.seconds)
-
-
-def _describe(transfers: list[Transfer]) -> str:
-    rates = sorted(t.mb_per_s for t in transfers)
-    spread = f"  [{rates[0]:.0f} to {rates[-1]:.0f} MB/s]" if len(rates) > 1 else ""
-    return _fastest(transfers).describe() + spread
-
-
 def _measure(work: Path, payload: Path, size: int, sha256: str, rounds: int) -> Outcome:
     problems: list[str] = []
     say(f"warm-up: {size} bytes over loopback TCP into a file")
@@ -314,7 +299,7 @@ def _measure(work: Path, payload: Path, size: int, sha256: str, rounds: int) -> 
                 sends[route].append(measured)
                 problems += wrong
 
-    baseline = _fastest(baselines)
+    baseline = fastest(baselines)
     # Each route's fastest round; its peak RSS is the highest of all its rounds.
     sent = [
         replace(
@@ -331,7 +316,7 @@ def _measure(work: Path, payload: Path, size: int, sha256: str, rounds: int) -> 
             "rounds",
             f"{rounds}, after a warm-up copy: a baseline copy, then each route; fastest [range]",
         ),
-        ("loopback TCP copy to disk (baseline)", _describe(baselines)),
+        ("loopback TCP copy to disk (baseline)", describe_rounds(baselines)),
         ("peak RSS of `true` measured alike (the floor)", f"{floor.peak_rss / MIB:.1f} MiB"),
         (
             "client start-up and exit (`printfabric status`)",
@@ -340,7 +325,10 @@ def _measure(work: Path, payload: Path, size: int, sha256: str, rounds: int) -> 
     ]
     for s in sent:
         rows += [
-            (f"printfabric print --via {s.route}", _describe([r.transfer for r in sends[s.route]])),
+            (
+                f"printfabric print --via {s.route}",
+                describe_rounds([r.transfer for r in sends[s.route]]),
+            ),
             (f"{s.route} / baseline", f"{s.transfer.mb_per_s / baseline.mb_per_s:6.2f}x"),
             (f"{s.route}: client peak RSS (highest)", f"{s.peak_rss / MIB:6.1f} MiB"),
         ]

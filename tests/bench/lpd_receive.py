@@ -349,14 +349,15 @@ async def lpd_round(
 # The benchmark ---------------------------------------------------------------------------------
 
 
-def _fastest(transfers: list[Transfer]) -> Transfer:
+def fastest(transfers: list[Transfer]) -> Transfer:
     return min(transfers, key=lambda t: t.seconds)
 
 
-def _describe(transfers: list[Transfer]) -> str:
+def describe_rounds(transfers: list[Transfer]) -> str:
+    """The fastest transfer, with the range of rates over all of them."""
     rates = sorted(t.mb_per_s for t in transfers)
     spread = f"  [{rates[0]:.0f} to {rates[-1]:.0f} MB/s]" if len(rates) > 1 else ""
-    return _fastest(transfers).describe() + spread
+    return fastest(transfers).describe() + spread
 
 
 async def _measure(work: Path, payload: Path, size: int, sha256: str, rounds: int) -> Outcome:
@@ -386,14 +387,14 @@ async def _measure(work: Path, payload: Path, size: int, sha256: str, rounds: in
             growth = max(growth, grew)
             problems += stored
 
-    baseline = _fastest(baselines)
-    lpd = _fastest(lpds)
+    baseline = fastest(baselines)
+    lpd = fastest(lpds)
     growth_ok = growth < RSS_GROWTH_LIMIT_MB * MB
     rows = (
         ("payload", f"{size} bytes ({size / MB:.1f} MB), sha256 {sha256[:16]}…"),
         ("rounds", f"{rounds} each, taking turns after a warm-up copy: fastest [range]"),
-        ("loopback TCP copy to disk (baseline)", _describe(baselines)),
-        ("LPD receive-job into the node", _describe(lpds)),
+        ("loopback TCP copy to disk (baseline)", describe_rounds(baselines)),
+        ("LPD receive-job into the node", describe_rounds(lpds)),
         ("LPD / baseline (fastest)", f"{lpd.mb_per_s / baseline.mb_per_s:6.2f}x"),
         ("server RSS growth during LPD (peak)", f"{growth / MB:6.1f} MB"),
         ("integrity", "; ".join(problems) or "ok: every job row and file match the payload"),

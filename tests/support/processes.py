@@ -391,11 +391,23 @@ class RedisServer(ChildProcess):
         wait_until(pong, within, f"redis on port {self.port} answering PING", [self], every=0.05)
 
 
+class _Sent:
+    """Bytes one link has carried towards upstream."""
+
+    def __init__(self) -> None:
+        self.up = 0
+
+
 class TcpProxy:
     """A loopback TCP proxy to upstream_port whose cut() drops every link it carries.
 
     It runs its own event loop in a thread, so the test (sync or async) drives it from outside.
     With bytes_per_second each direction of a link is paced to that rate, like a slow WAN line.
+    One fault can be armed for the next link it fits (bytes pass untouched, TLS too):
+    cut_request_after(n) drops the link once it has sent n bytes upstream (an upload broken off
+    midway); drop_answer_after(n) drops a link that has sent at least n bytes upstream when the
+    answer starts coming back, so upstream did the work and the client never hears of it (the
+    case an idempotency key is for).
     """
 
     def __init__(self, upstream_port: int, bytes_per_second: float | None = None) -> None:
@@ -413,6 +425,8 @@ class TcpProxy:
         self._links: set[tuple[asyncio.WriteTransport, asyncio.WriteTransport]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._refuse_until = 0.0
+        self._fault: tuple[str, int] | None = None
+        self.faults_fired = 0
 
     def __enter__(self) -> TcpProxy:
         self._thread.start()
@@ -438,6 +452,23 @@ class TcpProxy:
         Returns how many links were dropped.
         """
         return self._call(self._cut(refuse_for))
+
+    def cut_request_after(self, n: int) -> None:
+        self._call(self._arm("cut", n))
+
+    def drop_answer_after(self, n: int) -> None:
+        self._call(self._arm("drop", n))
+
+    async def _arm(self, kind: str, n: int) -> None:
+        self._fault = (kind, n)
+
+    def _fires(self, kind: str, sent: int) -> bool:
+        """Whether the armed fault of kind fires for a link that has sent `sent` bytes up."""
+        if self._fault is None or self._fault[0] != kind or sent < self._fault[1]:
+            return False
+        self._fault = None
+        self.faults_fired += 1
+        return True
 
     def _call(self, work: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(STOP_SECONDS)
@@ -487,10 +518,11 @@ class TcpProxy:
             self.accepted += 1
             link = (down, up_writer.transport)
             self._links.add(link)
+            sent = _Sent()
             try:
                 await asyncio.gather(
-                    self._pipe(reader, up_writer, upstream=True),
-                    self._pipe(up_reader, writer, upstream=False),
+                    self._pipe(reader, up_writer, sent, upstream=True),
+                    self._pipe(up_reader, writer, sent, upstream=False),
                 )
             finally:
                 self._links.discard(link)
@@ -500,12 +532,17 @@ class TcpProxy:
             self._tasks.discard(task)
 
     async def _pipe(
-        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, upstream: bool
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, sent: _Sent, upstream: bool
     ) -> None:
         try:
             while data := await src.read(1 << 14 if self.rate else 1 << 16):
+                if upstream and self._fires("cut", sent.up + len(data)):
+                    return
+                if not upstream and self._fires("drop", sent.up):
+                    return
                 dst.write(data)
                 if upstream:
+                    sent.up += len(data)
                     self.bytes_up += len(data)
                 await dst.drain()
                 if self.rate:

@@ -62,9 +62,10 @@ class MfpError(Exception):
 
 
 def metadata_value(error: grpc.aio.AioRpcError, key: str) -> str:
+    """One trailing metadata value of a failed call ("" when absent)."""
     for k, v in error.trailing_metadata() or ():
         if k == key:
-            return v if isinstance(v, str) else v.decode()
+            return v if isinstance(v, str) else v.decode("utf-8", "replace")
     return ""
 
 
