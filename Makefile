@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 BUF := $(VENV)/npm/node_modules/.bin/buf
 PEERS_STAMP := $(VENV)/.installed-peers
 # Debian packages of the third-party peers the tests talk to (installed when run as root).
-PEER_PACKAGES := postgresql redis-server cups cups-ipp-utils cups-daemon cups-client cups-bsd cups-core-drivers cups-filters ghostscript avahi-daemon dbus-daemon rlpr socat
+PEER_PACKAGES := postgresql redis-server cups cups-ipp-utils cups-daemon cups-client cups-bsd cups-core-drivers cups-filters ghostscript avahi-daemon dbus-daemon rlpr socat slapd ldap-utils
 
 .PHONY: run test proto lint bench fuzz clean peers
 
@@ -22,10 +22,13 @@ run: $(STAMP)
 
 peers: $(PEERS_STAMP)
 
+# /etc/ldap/noslapd keeps the slapd package from starting a system slapd (now or at boot): the
+# tests run their own, and the Samba AD DC tests need ports 389 and 636.
 $(PEERS_STAMP): Makefile
 	@mkdir -p $(VENV)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(PEER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  case " $$missing " in *" slapd "*) mkdir -p /etc/ldap && touch /etc/ldap/noslapd;; esac; \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
 	else echo "not root: install the Debian packages $(PEER_PACKAGES) yourself"; fi
 	touch $@

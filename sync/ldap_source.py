@@ -49,7 +49,7 @@ def connect(source: Source) -> Iterator[ldap3.Connection]:
         user=source.bind_dn or None,
         password=source.password or None,
         authentication=auth,
-        receive_timeout=max(source.timeout, 60.0),
+        receive_timeout=int(max(source.timeout, 60.0)),
         raise_exceptions=False,
         read_only=True,
         auto_range=True,

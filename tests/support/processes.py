@@ -52,6 +52,7 @@ _MODULES = {
     "printfabric-cloud": "cloud.cli",
     "printfabric-node": "node",
     "printfabric-gateway": "gateway",
+    "printfabric-sync": "sync",
 }
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 10.0
