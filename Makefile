@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 BUF := $(VENV)/npm/node_modules/.bin/buf
 PEERS_STAMP := $(VENV)/.installed-peers
 # Debian packages of the third-party peers the tests talk to (installed when run as root).
-PEER_PACKAGES := postgresql redis-server cups cups-ipp-utils cups-daemon cups-client cups-bsd cups-core-drivers cups-filters ghostscript avahi-daemon dbus-daemon rlpr socat slapd ldap-utils
+PEER_PACKAGES := postgresql redis-server cups cups-ipp-utils cups-daemon cups-client cups-bsd cups-core-drivers cups-filters ghostscript avahi-daemon dbus-daemon rlpr socat slapd ldap-utils samba-ad-dc samba-ad-provision
 
 .PHONY: run test proto lint bench fuzz clean peers
 

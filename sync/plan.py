@@ -100,8 +100,10 @@ def make_plan(state: State, directory: Directory, full: bool) -> Plan:
         before = state.users.get(key)
         after = state.synced(user, before)
         if before is None:
-            if user.disabled and not full:
-                continue  # never synced and disabled: nothing to tell the cloud
+            if user.disabled:
+                # Never synced and disabled: not created. A full run needs not send it either:
+                # the cloud disables the directory's users a full run leaves out.
+                continue
             plan.changes.append(Change(Kind.CREATE, key, after, None, user))
         elif after != before:
             kind = Kind.DISABLE if after.disabled and not before.disabled else Kind.UPDATE

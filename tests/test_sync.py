@@ -36,9 +36,10 @@ from tests.support.processes import (
     tail,
     wait_until,
 )
+from tests.support.samba import AdUser, SambaDC, running_samba_dc
 
 USERS = 20_000
-TENANTS = ("BIG", "SMALL", "BAD", "AD")
+TENANTS = ("BIG", "SMALL", "BAD", "AD", "SAMBA")
 NODE_SERIAL = "NODE-SYNC-1"
 SYNC_SECONDS = 300.0
 
@@ -173,7 +174,7 @@ card = "pager"
 
 
 def run_sync(
-    config: Path, slapd: Slapd, agent: Agent, *args: str, token: str = ""
+    config: Path, slapd: Slapd | SambaDC, agent: Agent, *args: str, token: str = ""
 ) -> subprocess.CompletedProcess[str]:
     env = clean_env(
         PF_SYNC_TOKEN=token or agent.token,
@@ -464,3 +465,53 @@ def test_a_push_cut_in_the_middle_is_resent_and_applied_once(site: Site, tmp_pat
         assert proxy.faults_fired >= 1
         assert result["created"] == 3000
         assert site.cloud_users("AD") == expected(users)
+
+
+def test_active_directory_on_a_samba_dc(site: Site, tmp_path: Path) -> None:
+    """The AD preset against a real Active Directory: LDAPS, userAccountControl, a group."""
+    staff = [
+        AdUser(
+            f"ad{i:03d}",
+            mail=f"ad{i:03d}@test.lan",
+            display_name=f"Ad User {i}",
+            department="Sales" if i % 2 else "IT",
+            pin=f"{500000 + i}",
+            card=f"0x{0xA1000 + i:X}",
+            enabled=i < 190,
+        )
+        for i in range(200)
+    ]
+    with running_samba_dc(tmp_path / "samba") as dc:
+        dc.add_users(staff, with_passwords=False)
+        group = dc.add_group("Printing", [u.login for u in staff[:150]] + ["ad195"])
+        agent = site.agents["SAMBA"]
+        source = f"""
+name = "test.lan"
+url = "{dc.ldaps_url}"
+ca_file = "{dc.ca_file}"
+base = "{dc.users_base}"
+bind_dn = "{dc.reader_dn}"
+password_env = "PF_LDAP_PASSWORD"
+groups = ["{group}"]
+[source.mapping]
+pin = "employeeNumber"
+card = "pager"
+"""
+        config = write_config(tmp_path / "sync.toml", site, agent, source)
+        first = summary(run_sync(config, dc, agent, "--once", "--json"))
+        # 150 group members; ad195 is in the group but disabled and never synced: not created.
+        assert (first["entries"], first["created"], first["problems"]) == (200, 150, [])
+        got = site.cloud_users("SAMBA")
+        assert got["ad007"] == ("ad007@test.lan", "Ad User 7", "Sales", False, True)
+        assert pin_login(site, "SAMBA", "500042") == "ad042"
+
+        dc.set_disabled("ad000", True)
+        dc.delete("ad001")
+        dc.modify("ad002", department="Finance")
+        dc.set_disabled("ad195", False)
+        second = summary(run_sync(config, dc, agent, "--once", "--json"))
+        counts = (second["created"], second["updated"], second["disabled"], second["removed"])
+        assert counts == (1, 1, 1, 1)
+        got = site.cloud_users("SAMBA")
+        assert got["ad000"][3] and got["ad001"][3] and not got["ad195"][3]
+        assert got["ad002"][2] == "Finance" and sum(row[3] for row in got.values()) == 2
