@@ -1,4 +1,5 @@
-"""printfabric-cloud: run the cloud, and administer tenants, users, queues, devices and nodes."""
+"""printfabric-cloud: run the cloud, and administer tenants, users, queues, devices, nodes and
+the Azure AD sync."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cloud import azure_ad_cli
 from cloud.config import CloudConfig, parse_duration
 from cloud.db.models import Tenant
 from cloud.demo import banner, demo_gateway, demo_node, ensure_demo
@@ -90,9 +92,11 @@ def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     print(json.dumps(data, indent=2) if args.json else text)
 
 
-async def _admin(config: CloudConfig, args: argparse.Namespace) -> None:
-    async def work(rt: Runtime) -> None:
+async def _admin(config: CloudConfig, args: argparse.Namespace) -> int:
+    async def work(rt: Runtime) -> int:
         cmd = (args.command, getattr(args, "action", None))
+        if args.command == "azure-ad":
+            return await azure_ad_cli.run(rt, config, args)
         if cmd == ("tenant", "create"):
             retention = parse_duration(args.retention) if args.retention else None
             t = await Tenants(rt).create(None, args.code, args.name or args.code, retention)
@@ -196,8 +200,9 @@ async def _admin(config: CloudConfig, args: argparse.Namespace) -> None:
             print(f"database at {config.database_url.split('@')[-1]} is up to date")
         else:
             raise SystemExit(f"unknown command {' '.join(c for c in cmd if c)}")
+        return 0
 
-    await _with_runtime(config, work)
+    return int(await _with_runtime(config, work))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -276,6 +281,8 @@ def _parser() -> argparse.ArgumentParser:
     nc.add_argument("serial")
     nc.add_argument("--name", default="")
     nc.add_argument("--location", default="")
+
+    azure_ad_cli.add_commands(sub)
     return p
 
 
@@ -292,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_serve(config, demo=args.command == "fabric"))
         else:
-            asyncio.run(_admin(config, args))
+            return asyncio.run(_admin(config, args))
     except CloudError as exc:
         print(f"printfabric-cloud: {exc.message}", file=sys.stderr)
         return 1

@@ -66,6 +66,11 @@ class CloudConfig:
     auth_device_max_failures: int = 20
     auth_failure_window: timedelta = timedelta(minutes=5)
     auth_lockout: timedelta = timedelta(minutes=5)
+    # Directory connectors (Azure AD): how often this replica looks for tenants whose sync is
+    # due (0: never; syncs then run only from `printfabric-cloud azure-ad sync`), and how long
+    # a replica holds a tenant's run so that no other replica starts the same tenant meanwhile.
+    connector_poll: timedelta = timedelta(seconds=30)
+    connector_lease: timedelta = timedelta(minutes=30)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -87,6 +92,14 @@ class CloudConfig:
         Never the token-signing key: whoever holds that can mint access tokens.
         """
         return self.state_dir / "blob-url.key"
+
+    @property
+    def connector_key_file(self) -> Path:
+        """The key that seals connector secrets (Azure AD client secrets) in the database.
+
+        Every cloud replica needs the same file, as with the token-signing key.
+        """
+        return self.state_dir / "connector-secrets.key"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CloudConfig:
@@ -133,6 +146,8 @@ class CloudConfig:
             ),
             auth_failure_window=parse_duration(env.get("PF_AUTH_FAILURE_WINDOW", "5m")),
             auth_lockout=parse_duration(env.get("PF_AUTH_LOCKOUT", "5m")),
+            connector_poll=parse_duration(env.get("PF_CONNECTOR_POLL", "30s")),
+            connector_lease=parse_duration(env.get("PF_CONNECTOR_LEASE", "30m")),
         ).resolved()
 
     def resolved(self) -> CloudConfig:

@@ -1,4 +1,5 @@
-"""Assembles the cloud: runtime from config, the TLS gRPC server, the retention sweeper."""
+"""Assembles the cloud: runtime from config, the TLS gRPC server, the retention sweeper and the
+Azure AD sync schedule."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -35,6 +37,7 @@ from cloud.api.tenant_servicer import TenantServicer
 from cloud.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from cloud.bus import InProcessBus, RedisBus
 from cloud.config import CloudConfig
+from cloud.connectors import AzureAdSync, SecretBox
 from cloud.db.engine import Database
 from cloud.db.migrate import upgrade_async
 from cloud.domain.accounting import Accounting
@@ -107,6 +110,12 @@ async def build_runtime(config: CloudConfig) -> Runtime:
     )
 
 
+def azure_ad_sync(rt: Runtime, config: CloudConfig) -> AzureAdSync:
+    """The Azure AD connector; its client secrets are sealed with a key of the cloud's home."""
+    box = SecretBox(load_secret(config.connector_key_file))
+    return AzureAdSync(rt, box, lease=config.connector_lease)
+
+
 def tls_files(config: CloudConfig) -> TlsFiles:
     if config.tls_cert and config.tls_key:
         return TlsFiles(ca_cert=config.tls_cert, cert=config.tls_cert, key=config.tls_key)
@@ -154,6 +163,7 @@ class RunningCloud:
     port: int
     tls: TlsFiles
     config: CloudConfig
+    azure_ad: AzureAdSync
 
 
 async def _sweep_forever(rt: Runtime, every: float) -> None:
@@ -184,10 +194,14 @@ async def running_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
     delivery = asyncio.create_task(
         CloudDelivery(rt, config.file_printer_root).run(recover=not config.redis_url)
     )
+    azure_ad = azure_ad_sync(rt, config)
+    tasks = [sweeper, delivery]
+    if config.connector_poll > timedelta(0):
+        tasks.insert(0, asyncio.create_task(azure_ad.run_schedule(config.connector_poll)))
     try:
-        yield RunningCloud(rt, server, port, tls, config)
+        yield RunningCloud(rt, server, port, tls, config, azure_ad)
     finally:
-        for task in (sweeper, delivery):
+        for task in tasks:
             task.cancel()
             try:
                 await task

@@ -324,3 +324,59 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(256), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AzureAdConnection(Base):
+    """A tenant's Azure AD (Entra ID) sync: where users are read, how they map, when, and the
+    state between rounds (the delta link, the last result, the lease of the running replica)."""
+
+    __tablename__ = "azure_ad_connections"
+    __table_args__ = (Index("ix_azure_ad_due", "enabled", "next_run_at"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    azure_tenant_id: Mapped[str] = mapped_column(String(128))
+    client_id: Mapped[str] = mapped_column(String(128))
+    # Sealed (AES-GCM) with the cloud's connector key; never stored in clear.
+    client_secret: Mapped[bytes] = mapped_column(LargeBinary(2048))
+    authority_host: Mapped[str] = mapped_column(String(300))
+    graph_url: Mapped[str] = mapped_column(String(300))
+    # PEM file of the CA that issued the authority's and Graph's certificates; "" for the
+    # system's trust store.
+    ca_file: Mapped[str] = mapped_column(String(1024), default="")
+    login_attribute: Mapped[str] = mapped_column(String(200))
+    pin_attribute: Mapped[str] = mapped_column(String(200), default="")
+    card_attribute: Mapped[str] = mapped_column(String(200), default="")
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped by every change of the settings: a round that started under older settings does
+    # not store its state (its delta link carries the old $select).
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    # Where the next delta round starts; "" for a full round.
+    delta_link: Mapped[str] = mapped_column(Text, default="")
+    # Rounds applied under this generation (part of each round's idempotency key).
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The replica running a round now, and until when the others leave the tenant alone.
+    lease_owner: Mapped[str] = mapped_column(String(64), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # JSON: counts, problems and the error of the last round.
+    last_result: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AzureAdUser(Base):
+    """One Azure AD user as the rounds so far have read it: delta rounds name removed users by
+    object id only and carry only the properties that changed, so the last-known properties and
+    the login they were applied under are kept."""
+
+    __tablename__ = "azure_ad_users"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The login the user was applied under; "" when it was not (no login, a duplicate).
+    login: Mapped[str] = mapped_column(String(256), default="")
+    # JSON object of the selected Graph properties.
+    properties: Mapped[str] = mapped_column(Text)
