@@ -7,6 +7,8 @@ lpd_receive: one job into the node's LPD server from a client process, against a
 copy to disk (MB/s, the server's RSS growth).
 client_upload: the workstation client `printfabric print` sending one file by each route (IPPS,
 upload to storage, LPR), against a plain loopback copy to disk (MB/s, the client's peak RSS).
+directory_sync: the AD sync tool `printfabric-sync --once` with 20 000 users from slapd, full then
+incremental, against an ldapsearch read and a direct SyncUsers push (seconds, users/s, peak RSS).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Protocol
 
 from tests.bench import (
     client_upload,
+    directory_sync,
     gateway_ipp,
     lpd_receive,
     nodelink,
@@ -60,6 +63,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     gateway_ipp.NAME: lambda args: gateway_ipp.run(args.size),
     lpd_receive.NAME: lambda args: lpd_receive.run(args.size),
     client_upload.NAME: lambda args: client_upload.run(args.size),
+    directory_sync.NAME: lambda args: directory_sync.run(),
 }
 
 
