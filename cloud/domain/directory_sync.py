@@ -171,7 +171,8 @@ async def sync_users(
                 user.revision = await next_revision()
                 user.updated_at = now
             if len(seen) % 500 == 0:
-                await session.flush()
+                await _flush(session, cards)
+        await _flush(session, cards)
         if header.full:
             for user in users.values():
                 if (
@@ -241,12 +242,23 @@ def _sync_pin(
     return True
 
 
+async def _flush(session: AsyncSession, cards: CardIndex) -> None:
+    """Writes the users so far, then queues the cards of the new ones among them."""
+    await session.flush()
+    session.add_all(cards.pending)
+    cards.pending.clear()
+
+
 class CardIndex:
     """The tenant's card hashes by hash and by user, kept in step during one sync run."""
 
     def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
         self.owner: dict[str, str] = {}
         self.by_user: dict[str, set[str]] = defaultdict(set)
+        # Cards of users not written yet: a card row references its user row, and no ORM
+        # relationship orders the two inserts, so these wait for the next flush of the users
+        # (one flush per 500 users, not one per new user).
+        self.pending: list[Card] = []
         for digest, user_id in rows:
             self.bind(digest, user_id)
 
@@ -285,20 +297,15 @@ async def _sync_cards(
     have = set(cards.by_user.get(user.id, ()))
     add = wanted - have
     remove = (have - wanted) if record.replace_cards else set()
-    if add and user in session.new:
-        # Cards reference the user row, which must be written first (no ORM relationship
-        # orders the two inserts).
-        await session.flush()
+    new_user = user in session.new
     for digest in add:
-        session.add(
-            Card(
-                id=new_id(),
-                tenant_id=user.tenant_id,
-                user_id=user.id,
-                card_hash=digest,
-                created_at=now,
-            )
+        row = Card(
+            id=new_id(), tenant_id=user.tenant_id, user_id=user.id, card_hash=digest, created_at=now
         )
+        if new_user:
+            cards.pending.append(row)
+        else:
+            session.add(row)
         cards.bind(digest, user.id)
     if remove:
         await session.execute(
