@@ -64,7 +64,12 @@ def _scheduled(config: SyncConfig, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log.info("syncing every %.0f s; stop with SIGTERM or Ctrl-C", config.interval)
     while not stop.is_set():
-        code = _one(config, args)
+        try:
+            code = _one(config, args)
+        except Exception:
+            # A scheduled tool keeps going; the next run may well work.
+            log.exception("the run failed unexpectedly")
+            code = FAILED
         if code == FAILED:
             log.warning("the run failed; the next one is in %.0f s", config.interval)
         # A full run is only asked for once; the following ones push changes.

@@ -91,6 +91,12 @@ def run_once(
             for line in describe(plan):
                 print(line, file=out)
         else:
+            if not directory.users and not force:
+                # A full run of nobody would have the cloud disable every directory user.
+                raise RunError(
+                    f"the directory gave no users to sync ({directory.entries} entries read); "
+                    "nothing was pushed. Check the sources' base, filter and groups"
+                )
             _check_disables(plan, state, config.max_disable_percent, force)
             if plan.changes:
                 _push(config, state, plan, summary, err)

@@ -442,7 +442,15 @@ def test_bad_input_each_gets_a_clear_message_and_nothing_half_applied(
             ad_source(slapd).replace("(objectClass=inetOrgPerson)", "(uid=nobody)"),
         )
         done = run_sync(empty, slapd, agent, "--once")
-        assert done.returncode == 1 and "would disable 28 of 28 synced users" in done.stderr
+        assert done.returncode == 1 and "the directory gave no users to sync" in done.stderr
+        few = write_config(
+            tmp_path / "sync.toml",
+            site,
+            agent,
+            ad_source(slapd).replace("(objectClass=inetOrgPerson)", f"(uid={users[4].login})"),
+        )
+        done = run_sync(few, slapd, agent, "--once")
+        assert done.returncode == 1 and "would disable 27 of 28 synced users" in done.stderr
         assert not any(row[3] for row in site.cloud_users("BAD").values())
 
 
