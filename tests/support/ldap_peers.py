@@ -271,15 +271,18 @@ class Slapd:
         return self.process is not None and self.process.running
 
     def _answers(self) -> bool:
+        conn = ldap3.Connection(
+            ldap3.Server(self.ldap_url, get_info=ldap3.NONE, connect_timeout=1),
+            receive_timeout=2,
+        )
         try:
-            conn = ldap3.Connection(
-                ldap3.Server(self.ldap_url, get_info=ldap3.NONE, connect_timeout=1),
-                receive_timeout=2,
-            )
             answered = bool(conn.bind())
-            conn.unbind()
         except LDAPException:
             return False
+        finally:
+            # Also after a failed bind: its socket would otherwise stay open until collected.
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
         # slapd binds all its listeners before it serves any, so ldaps:// is up too (a bare
         # TCP probe of it would only log "TLS: can't accept").
         return answered
