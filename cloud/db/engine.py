@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,6 +56,7 @@ class Database:
             )
             for engine in (self.engine, read_engine):
                 _sqlite_serialized_writes(engine)
+            _sqlite_wal(url)
         else:
             self.engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True
@@ -73,6 +77,21 @@ class Database:
             await self._read_engine.dispose()
 
 
+def _sqlite_wal(url: str) -> None:
+    """Puts the database file in WAL mode (kept in the file) before any engine connects.
+
+    Switching takes an exclusive lock; done in every new connection, two connections opened at
+    once (the server's background loops and the first request) deadlock on it and one fails
+    with "database is locked" after the busy timeout. Once, here, nothing competes.
+    """
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
 def _sqlite_serialized_writes(engine: AsyncEngine) -> None:
     # pysqlite's implicit BEGIN upgrades read locks to write locks mid-transaction, which fails
     # at once under concurrency; BEGIN IMMEDIATE makes writers queue on busy_timeout instead.
@@ -82,12 +101,6 @@ def _sqlite_serialized_writes(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
-        # WAL is kept in the file, so it is set once. Setting it again on every connection
-        # takes a lock that two connections opened at the same moment (the server's background
-        # loops and the first request) can deadlock on: "database is locked" at once.
-        cursor.execute("PRAGMA journal_mode")
-        if str(cursor.fetchone()[0]).lower() != "wal":
-            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
