@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from printfabric.v1 import directory_pb2
 
@@ -82,15 +83,17 @@ class Plan:
     def disables(self) -> int:
         return self.count(Kind.DISABLE) + self.count(Kind.REMOVE)
 
-    def to_send(self) -> list[Change]:
-        return self.changes
+    @cached_property
+    def records(self) -> list[directory_pb2.SyncUserRecord]:
+        """What the run sends, one record per change (built once, when the plan is complete)."""
+        return [change.record() for change in self.changes]
 
     def request_id(self, state: State) -> str:
         """The same run against the same state gets the same id, so a resend after a lost
         answer is answered by the cloud from its record instead of applied twice."""
         h = hashlib.sha256(f"{state.last_request_id}\0{int(self.full)}".encode())
-        for change in self.changes:
-            h.update(change.record().SerializeToString(deterministic=True))
+        for record in self.records:
+            h.update(record.SerializeToString(deterministic=True))
         return f"printfabric-sync:{h.hexdigest()[:40]}"
 
 

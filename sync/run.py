@@ -116,10 +116,9 @@ def _check_disables(plan: Plan, state: State, percent: float, force: bool) -> No
 
 
 def _push(config: SyncConfig, state: State, plan: Plan, summary: Summary, err: TextIO) -> None:
-    records = [c.record() for c in plan.changes]
     request_id = plan.request_id(state)
-    with _bar(err, "Pushing to the cloud", total=len(records)) as sent:
-        reply = cloud.push(config.cloud, request_id, plan.full, records, sent)
+    with _bar(err, "Pushing to the cloud", total=len(plan.records)) as sent:
+        reply = cloud.push(config.cloud, request_id, plan.full, plan.records, sent)
     refused = {p.login.casefold() for p in reply.problems}
     summary.problems.extend(str(Problem(p.login, f"the cloud: {p.reason}")) for p in reply.problems)
     summary.directory_revision = reply.directory_revision
