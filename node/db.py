@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from printfabric.db_sqlite import engine_options
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,8 +26,9 @@ class NodeDatabase:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        url = f"sqlite+aiosqlite:///{path}"
         self.engine: AsyncEngine = create_async_engine(
-            f"sqlite+aiosqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
+            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **engine_options(url)
         )
         _configure_sqlite(self.engine)
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(

@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from printfabric.db_sqlite import engine_options
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -47,12 +48,16 @@ class Database:
             self.engine = create_async_engine(
                 url,
                 connect_args={"timeout": 30},
+                **engine_options(url),
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=60,
             )
             read_engine = create_async_engine(
-                url, connect_args={"timeout": 30}, execution_options={_READ_ONLY: True}
+                url,
+                connect_args={"timeout": 30},
+                execution_options={_READ_ONLY: True},
+                **engine_options(url),
             )
             for engine in (self.engine, read_engine):
                 _sqlite_serialized_writes(engine)
