@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
 from printfabric.v1 import auth_pb2, device_pb2, directory_pb2, spool_pb2
+from sqlalchemy import update
 
+from cloud.db.models import Session
 from cloud.domain.devices import DeviceFields, Devices
 from cloud.domain.enums import DeviceKind
+from cloud.domain.live_sessions import RECHECK_SECONDS, LiveSessions
 from tests.support.fabric import CloudHarness
 
 
@@ -117,6 +121,43 @@ async def test_revoked_session_refuses_its_access_token(cloud: CloudHarness) -> 
         await bob.spool.ListJobs(spool_pb2.ListJobsRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "revoked" in (err.value.details() or "")
+
+
+async def test_a_session_revoked_by_another_process_is_refused_after_the_recheck(
+    cloud: CloudHarness,
+) -> None:
+    """A session read as live is trusted for RECHECK_SECONDS (one read a second, not one per
+    call); a revocation written by another cloud process (here: straight into the database)
+    is seen once that time is up."""
+    t = await cloud.make_tenant("ACME")
+    await cloud.add_user(t, "bob", "pw-bob")
+    login = await authenticate(cloud, t.company_code, cred(login="bob", password="pw-bob"))
+    bob = await cloud.stubs(login.tokens.access_token)
+    await bob.spool.ListJobs(spool_pb2.ListJobsRequest())
+    session_id = login.tokens.refresh_token.partition(".")[0]
+    async with cloud.rt.db.session() as session, session.begin():
+        await session.execute(update(Session).where(Session.id == session_id).values(revoked=True))
+    await asyncio.sleep(RECHECK_SECONDS + 0.2)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await bob.spool.ListJobs(spool_pb2.ListJobsRequest())
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_live_sessions_are_read_again_after_the_recheck_and_forgotten_on_revocation() -> None:
+    now = [100.0]
+    live = LiveSessions(recheck_seconds=1.0, max_entries=3, clock=lambda: now[0])
+    live.remember("s1", "bob", "t1")
+    live.remember("s2", "bob", "t1")
+    live.remember("s3", "ann", "t1")
+    assert live.tenant_of("s1") == "t1"
+    live.forget_principal("bob")  # a disabled user: all of its sessions at once
+    assert live.tenant_of("s1") is None and live.tenant_of("s2") is None
+    assert live.tenant_of("s3") == "t1"
+    now[0] += 1.0
+    assert live.tenant_of("s3") is None  # due for a read
+    for i in range(5):  # bounded: stale entries go first, then everything
+        live.remember(f"x{i}", "carl", "t2")
+    assert sum(live.tenant_of(f"x{i}") is not None for i in range(5)) <= 3
 
 
 async def test_expired_and_forged_and_missing_tokens_are_refused(

@@ -298,10 +298,12 @@ class Auth:
         return Tokens(access, access_expire, f"{session_id}.{new_secret}", expire)
 
     async def _end_session(self, session_id: str) -> None:
+        self.rt.live_sessions.forget_session(session_id)
         async with self.rt.db.session() as session, session.begin():
             await session.execute(
                 update(Session).where(Session.id == session_id).values(revoked=True)
             )
+        self.rt.live_sessions.forget_session(session_id)
 
     async def _current_principal(self, session: AsyncSession, row: Session) -> Principal | None:
         """Re-reads rights and state so a refresh reflects changes since login."""
@@ -337,13 +339,25 @@ class Auth:
             if row is None or not credentials.token_matches(secret, row.refresh_hash):
                 raise Unauthenticated("unknown refresh token", reason="INVALID_TOKEN")
             row.revoked = True
+            self.rt.live_sessions.forget_session(session_id)
             audit(session, self.rt.clock(), None, "session.revoke", tenant_id=row.tenant_id)
+        self.rt.live_sessions.forget_session(session_id)
 
     async def check_session(self, principal: Principal) -> None:
-        """Refuses access tokens of revoked or expired sessions (called once per RPC)."""
-        async with self.rt.db.reader() as session:
-            row = await session.get(Session, principal.session_id)
-        if row is None or row.revoked or (row.tenant_id or "") != principal.tenant_id:
+        """Refuses access tokens of revoked or expired sessions (called once per RPC; a session
+        read as live is trusted for a second, see cloud.domain.live_sessions)."""
+        live = self.rt.live_sessions
+        tenant_id = live.tenant_of(principal.session_id)
+        if tenant_id is None:
+            async with self.rt.db.reader() as session:
+                row = await session.get(Session, principal.session_id)
+            if row is None or row.revoked:
+                raise Unauthenticated(
+                    "the session was revoked; log in again", reason="SESSION_REVOKED"
+                )
+            tenant_id = row.tenant_id or ""
+            live.remember(row.id, row.principal_id, tenant_id)
+        if tenant_id != principal.tenant_id:
             raise Unauthenticated("the session was revoked; log in again", reason="SESSION_REVOKED")
 
 

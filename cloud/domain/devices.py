@@ -455,7 +455,7 @@ class Devices:
             row = await self._get(session, model, tenant_id, row_id, what)
             # Kept as a revoked row: accounting and jobs still name it.
             row.revoked = True
-            await revoke_sessions(session, row.id)
+            await revoke_sessions(self.rt, session, row.id)
             audit(
                 session,
                 now,
@@ -475,6 +475,6 @@ class Devices:
             row = await self._get(session, model, tenant_id, row_id, what)
             row.token_hash = credentials.token_hash(token)
             row.revoked = False
-            await revoke_sessions(session, row.id)
+            await revoke_sessions(self.rt, session, row.id)
             audit(session, now, principal, f"{what}.rotate_token", row.serial_number)
         return token

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,7 +75,15 @@ async def card_count(session: AsyncSession, user_id: str) -> int:
     )
 
 
-async def revoke_sessions(session: AsyncSession, principal_id: str) -> None:
+async def revoke_sessions(rt: Runtime, session: AsyncSession, principal_id: str) -> None:
+    """Ends every session of a user or device, in the caller's transaction; this process stops
+    trusting them at once and again once the transaction commits (see LiveSessions)."""
+
+    def forget(*_: object) -> None:
+        rt.live_sessions.forget_principal(principal_id)
+
+    forget()
+    event.listen(session.sync_session, "after_commit", forget, once=True)
     await session.execute(
         update(Session).where(Session.principal_id == principal_id).values(revoked=True)
     )
@@ -216,7 +224,7 @@ class Directory:
             user = await self._user(session, tenant_id, user_id)
             _apply(user, change)
             if change.disabled:
-                await revoke_sessions(session, user.id)
+                await revoke_sessions(self.rt, session, user.id)
             user.revision = await bump_revision(session, tenant_id)
             user.updated_at = now
             audit(session, now, principal, "user.update", user.login)

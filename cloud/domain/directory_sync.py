@@ -151,7 +151,7 @@ async def sync_users(
                 user.disabled = record.disabled
                 changed = True
                 if record.disabled:
-                    await revoke_sessions(session, user.id)
+                    await revoke_sessions(rt, session, user.id)
                     summary.disabled += 1
             if record.set_rights and decode_rights(user.rights) != record.rights:
                 user.rights = encode_rights(record.rights)
@@ -184,7 +184,7 @@ async def sync_users(
                     user.disabled = True
                     user.revision = await next_revision()
                     user.updated_at = now
-                    await revoke_sessions(session, user.id)
+                    await revoke_sessions(rt, session, user.id)
                     summary.disabled += 1
         await session.execute(
             update(Tenant)

@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.engine import Database
 from cloud.db.models import AuditEvent
+from cloud.domain.live_sessions import LiveSessions
 from cloud.domain.principal import Principal
 from cloud.domain.tokens import TokenSigner
 from cloud.errors import InvalidArgument
@@ -52,6 +53,7 @@ class Runtime:
     settings: Settings
     bus: Bus
     clock: Callable[[], datetime] = utcnow
+    live_sessions: LiveSessions = field(default_factory=LiveSessions)
 
 
 def audit(
