@@ -80,6 +80,11 @@ class BlobStore(Protocol):
         """
         ...
 
+    def local_path(self, key: str) -> Path | None:
+        """The file that holds the blob, when the store keeps blobs on this machine's disk
+        (None otherwise: then read() it). Callers only read it; it may be gone meanwhile."""
+        ...
+
     async def put_file(self, key: str, path: Path) -> None:
         """Stores the finished local file at path under key, replacing any blob there.
 

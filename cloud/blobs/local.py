@@ -62,6 +62,9 @@ class LocalBlobStore:
     def staging_dir(self) -> Path:
         return self._staging
 
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
     async def put_file(self, key: str, path: Path) -> None:
         await asyncio.to_thread(self._put_file, self._path(key), path)
 
@@ -73,6 +76,9 @@ class LocalBlobStore:
             if exc.errno != errno.EXDEV:
                 raise
             self._put_across_filesystems(target, source)
+        # The rename itself is durable only once the folder is synced (the file's bytes are
+        # the caller's to sync: the spool fsyncs what it received).
+        _sync_folder(target.parent)
 
     def _put_across_filesystems(self, target: Path, source: Path) -> None:
         # A file written outside staging_dir cannot be renamed into place: copy it into staging
@@ -82,6 +88,8 @@ class LocalBlobStore:
         try:
             with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
                 shutil.copyfileobj(src, dst, MAX_CHUNK_SIZE)
+                dst.flush()
+                os.fsync(dst.fileno())
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -147,6 +155,14 @@ class LocalBlobStore:
 
     def _path(self, key: str) -> Path:
         return blob_path(self._root, key)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _unlink_blob(path: Path) -> None:

@@ -87,6 +87,10 @@ class S3BlobStore:
     def staging_dir(self) -> Path:
         return self._staging
 
+    def local_path(self, key: str) -> Path | None:
+        validate_key(key)
+        return None
+
     async def put_file(self, key: str, path: Path) -> None:
         validate_key(key)
         await self._ensure_bucket()

@@ -66,19 +66,7 @@ class CloudDelivery:
 
     async def deliver_pending(self) -> int:
         """Delivers every released job this cloud delivers; returns how many it finished."""
-        async with self.rt.db.reader() as session:
-            job_ids = list(
-                (
-                    await session.execute(
-                        select(Job.id)
-                        .join(Printer, Printer.id == Job.release_printer_id)
-                        .where(Job.state == int(JobState.RELEASED), _cloud_delivered())
-                        .order_by(Job.updated_at)
-                        .limit(200)
-                    )
-                ).scalars()
-            )
-        claimed = [job_id for job_id in job_ids if await self._claim(job_id)]
+        claimed = await self._claim_released()
         results = await asyncio.gather(
             *(self._deliver_slot(job_id) for job_id in claimed), return_exceptions=True
         )
@@ -96,18 +84,33 @@ class CloudDelivery:
                 .values(state=int(JobState.RELEASED), state_message="Sent to the printer again")
             )
 
-    async def _claim(self, job_id: str) -> bool:
+    async def _claim_released(self) -> list[str]:
+        """Claims (released -> printing) up to 200 released jobs of the cloud's printers, the
+        longest waiting first, in one statement; a job another replica claimed is not among
+        them."""
+        waiting = (
+            select(Job.id)
+            .join(Printer, Printer.id == Job.release_printer_id)
+            .where(Job.state == int(JobState.RELEASED), _cloud_delivered())
+            .order_by(Job.updated_at)
+            .limit(200)
+            # PostgreSQL: replicas claiming at once skip each other's rows instead of waiting
+            # (SQLite has one writer at a time and no FOR UPDATE).
+            .with_for_update(of=Job, skip_locked=True)
+        )
         async with self.rt.db.session() as session, session.begin():
             claimed = await session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state == int(JobState.RELEASED))
+                .where(Job.id.in_(waiting.scalar_subquery()), Job.state == int(JobState.RELEASED))
                 .values(
                     state=int(JobState.PRINTING),
                     state_message="Printing",
                     updated_at=self.rt.clock(),
                 )
+                .returning(Job.id)
+                .execution_options(synchronize_session=False)
             )
-            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+            return list(claimed.scalars())
 
     async def _deliver_slot(self, job_id: str) -> None:
         async with self._slots:
@@ -129,18 +132,21 @@ class CloudDelivery:
             self._check_folder(printer.device_uri)
             if not job.blob_key:
                 raise DeliveryError("the job's document is gone", "JOB_DATA_GONE")
-            staged = await self._stage(job)
+            # A blob on this disk is sent from where it lies (delivery only reads it).
+            local = self.rt.blobs.local_path(job.blob_key)
+            source = local or await self._stage(job)
             try:
                 result = await deliver(
                     printer.device_uri,
-                    staged,
+                    source,
                     DeliveryJob(
                         job.number, job.title, owner_login, mime_type(job.format), job.size_bytes
                     ),
                     timeout=self.timeout,
                 )
             finally:
-                await asyncio.to_thread(staged.unlink, missing_ok=True)
+                if local is None:
+                    await asyncio.to_thread(source.unlink, missing_ok=True)
         except DeliveryError as exc:
             log.warning("job %s to %s failed: %s", job.number, where, exc.message)
             await self._finish(job_id, JobState.FAILED, exc.message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import struct
 import zipfile
@@ -83,7 +84,8 @@ async def stream_to_file(
     avoids copying them into one buffer.
     """
     sniffer = StreamSniffer()
-    fh: IO[bytes] = await asyncio.to_thread(part.open, "xb")
+    fh: IO[bytes] = await asyncio.to_thread(_new_file, part)
+    synced = False
     try:
         pending: list[bytes] = []
         pending_bytes = 0
@@ -96,11 +98,33 @@ async def stream_to_file(
             if pending_bytes >= _WRITE_BATCH:
                 await asyncio.to_thread(fh.writelines, pending)
                 pending, pending_bytes = [], 0
-        if pending:
-            await asyncio.to_thread(fh.writelines, pending)
+        # The last bytes, then fsync and close, in one hop: a job is acknowledged only once its
+        # document is on disk (the database row that names it is committed durably too).
+        await asyncio.to_thread(_write_sync_close, fh, pending)
+        synced = True
     finally:
-        await asyncio.to_thread(fh.close)
+        if not synced:
+            await asyncio.to_thread(fh.close)
     return sniffer
+
+
+def _new_file(part: Path) -> IO[bytes]:
+    """part, created; its folder too if it went missing (a staging folder cleaned by hand)."""
+    try:
+        return part.open("xb")
+    except FileNotFoundError:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        return part.open("xb")
+
+
+def _write_sync_close(fh: IO[bytes], pending: list[bytes]) -> None:
+    try:
+        if pending:
+            fh.writelines(pending)
+        fh.flush()
+        os.fsync(fh.fileno())
+    finally:
+        fh.close()
 
 
 def count_pages(path: Path, fmt: DocumentFormat) -> int:

@@ -207,15 +207,32 @@ class Spool:
 
     @staticmethod
     async def _next_number(session: AsyncSession, tenant_id: str) -> int:
-        number = (
+        number, _ = await Spool._next_number_and_retention(session, tenant_id)
+        return number
+
+    @staticmethod
+    async def _next_number_and_retention(
+        session: AsyncSession, tenant_id: str
+    ) -> tuple[int, timedelta]:
+        """Takes the tenant's next job number; also says how long its jobs are kept."""
+        counter, seconds = (
             await session.execute(
                 update(Tenant)
                 .where(Tenant.id == tenant_id)
                 .values(job_counter=Tenant.job_counter + 1)
-                .returning(Tenant.job_counter)
+                .returning(Tenant.job_counter, Tenant.job_retention_seconds)
+            )
+        ).one()
+        return int(counter) % 2_000_000_000 or 1, timedelta(seconds=seconds)
+
+    @staticmethod
+    async def _retention(session: AsyncSession, tenant_id: str) -> timedelta:
+        seconds = (
+            await session.execute(
+                select(Tenant.job_retention_seconds).where(Tenant.id == tenant_id)
             )
         ).scalar_one()
-        return int(number) % 2_000_000_000 or 1
+        return timedelta(seconds=seconds)
 
     async def _ingest(
         self,
@@ -225,9 +242,8 @@ class Spool:
         printer: Printer,
         chunks: AsyncIterator[bytes],
     ) -> JobInfo:
-        staging = self.rt.blobs.staging_dir
-        await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
-        part = staging / f"{new_id()}.part"
+        part = self.rt.blobs.staging_dir / f"{new_id()}.part"
+        stored = False
         try:
             sniffer = await self._receive(part, chunks)
             if sniffer.size == 0:
@@ -236,12 +252,15 @@ class Spool:
             self._check_format(printer, fmt)
             pages = await asyncio.to_thread(count_pages, part, fmt)
             # The whole document is here: storing it finishes even if the caller goes now.
-            return await run_to_completion(
+            info = await run_to_completion(
                 self._store(principal, header, owner, printer, part, fmt, pages, sniffer)
             )
+            stored = True  # put_file moved the part into the blob store
+            return info
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(part.unlink)
+            if not stored:
+                with contextlib.suppress(FileNotFoundError):
+                    await asyncio.to_thread(part.unlink)
 
     async def _store(
         self,
@@ -295,9 +314,14 @@ class Spool:
         direct = printer.model == int(QueueModel.DIRECT)
         try:
             async with self.rt.db.session() as session, session.begin():
-                tenant = await session.get(Tenant, owner.tenant_id)
-                assert tenant is not None
-                retention = timedelta(seconds=tenant.job_retention_seconds)
+                if header.job_id:
+                    number = 0
+                    retention = await self._retention(session, owner.tenant_id)
+                else:
+                    # The new job's number and the tenant's retention in one statement.
+                    number, retention = await self._next_number_and_retention(
+                        session, owner.tenant_id
+                    )
                 values = {
                     "format": int(fmt),
                     "state": int(JobState.RELEASED if direct else JobState.HELD),
@@ -330,8 +354,8 @@ class Spool:
                 else:
                     job = Job(
                         id=job_id,
-                        tenant_id=tenant.id,
-                        number=await self._next_number(session, tenant.id),
+                        tenant_id=owner.tenant_id,
+                        number=number,
                         printer_id=printer.id,
                         owner_user_id=owner.id,
                         title=header.title or "Untitled",
