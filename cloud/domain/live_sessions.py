@@ -4,8 +4,9 @@ once per call.
 Every RPC checks that its access token's session is not revoked (Auth.check_session). A
 session read as live is trusted for RECHECK_SECONDS; a revocation made in this process (a
 logout, a reused refresh token, a disabled user or device) forgets its sessions at once and
-again when its transaction commits, so it takes effect at once here and within RECHECK_SECONDS
-in other cloud processes.
+again when its transaction commits, so it takes effect at once here (but for a check that was
+reading the session row at that very moment) and within RECHECK_SECONDS in other cloud
+processes.
 """
 
 from __future__ import annotations

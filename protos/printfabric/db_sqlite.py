@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 
 # (description, rows, lastrowid, rowcount) of one statement, as the cursor would show them.
-_Outcome = tuple[Any, list[Any], int, int]
+_Outcome = tuple[Any, list[Any], int | None, int]
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
@@ -38,7 +38,7 @@ def _run(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
             cursor.execute(operation, parameters)
         if cursor.description:
             return cursor.description, cursor.fetchall(), -1, -1
-        return None, [], cursor.lastrowid or 0, cursor.rowcount
+        return None, [], cursor.lastrowid, cursor.rowcount
     finally:
         cursor.close()
 
@@ -47,7 +47,7 @@ def _run_many(conn: sqlite3.Connection, operation: str, seq_of_parameters: Any) 
     cursor = conn.cursor()
     try:
         cursor.executemany(operation, seq_of_parameters)
-        return None, [], cursor.lastrowid or 0, cursor.rowcount
+        return None, [], cursor.lastrowid, cursor.rowcount
     finally:
         cursor.close()
 
@@ -86,8 +86,11 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 class _OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        # SQLAlchemy's connect() opens the connection (and marks its thread a daemon); only
+        # the cursor differs, so the adapter it made takes this class (no fields of its own).
         adapted = super().connect(*arg, **kw)
-        adapted.__class__ = _OneHopConnection
+        if type(adapted) is AsyncAdapt_aiosqlite_connection:
+            adapted.__class__ = _OneHopConnection
         return adapted
 
 
