@@ -12,6 +12,7 @@ from tests.support.cups import cups_avahi, cupsd, ippeveprinter, ipptool_dir  # 
 from tests.support.fabric import CloudHarness, cloud_harness
 from tests.support.lpd_peer import cups_lpd  # noqa: F401
 from tests.support.postgres import postgres_server
+from tests.support.processes import RedisServer, require_peer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -21,6 +22,19 @@ def postgres_url() -> Iterator[str]:
     """One real PostgreSQL database for the session; tenants keep tests apart."""
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server for the module (replicas sharing a bus, rate limits)."""
+    program = require_peer("redis-server", "redis-server")
+    where = tmp_path_factory.mktemp("redis")
+    server = RedisServer(program, where, where / "redis.log")
+    try:
+        server.start_ready()
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

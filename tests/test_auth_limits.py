@@ -21,7 +21,6 @@ from cloud.domain.enums import AccessRight, DeviceKind
 from cloud.domain.ratelimit import say_duration
 from cloud.domain.replication import tenant_directory, users_since
 from tests.support.fabric import CloudHarness, TenantHandle, cloud_harness
-from tests.support.processes import RedisServer, require_peer
 
 # Small limits keep the tests short; the rules are the same as with the defaults.
 LIMITS: dict[str, Any] = {
@@ -30,18 +29,6 @@ LIMITS: dict[str, Any] = {
     "auth_failure_window": timedelta(minutes=5),
     "auth_lockout": timedelta(minutes=5),
 }
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    program = require_peer("redis-server", "redis-server")
-    where = tmp_path_factory.mktemp("redis")
-    server = RedisServer(program, where, where / "redis.log")
-    try:
-        server.start_ready()
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["in-process", "redis"])

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +35,6 @@ from node.errors import AuthRefused, DeliveryFailed
 from node.link import backoff_delay
 from node.models import LpdJob, OutboxRecord
 from tests.support.fabric import CloudHarness, TenantHandle, cloud_harness
-from tests.support.processes import RedisServer, require_peer
 from tests.test_node_outbox import entries
 from tests.test_spool import submit
 
@@ -437,6 +436,8 @@ async def test_printfabric_node_run_links_up_and_stops_cleanly_on_sigterm(
         "PF_NODE_TOKEN_FILE": str(token_file),
         "PF_NODE_HEARTBEAT": "1s",
         "PF_NODE_MFP_LISTEN": "127.0.0.1:0",
+        # Not the default 5515: another run on this machine may hold it.
+        "PF_NODE_LPD_LISTEN": "127.0.0.1:0",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -552,18 +553,6 @@ async def test_queues_and_printers_changed_after_the_node_linked_reach_it_withou
 async def lpd_jobs(node: Node) -> list[LpdJob]:
     async with node.db.session() as session, session.begin():
         return list((await session.scalars(select(LpdJob).order_by(LpdJob.received_at))).all())
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    program = require_peer("redis-server", "redis-server")
-    where = tmp_path_factory.mktemp("redis")
-    server = RedisServer(program, where, where / "redis.log")
-    try:
-        server.start_ready()
-        yield server.url
-    finally:
-        server.stop()
 
 
 async def test_a_queue_created_on_one_cloud_replica_reaches_a_node_linked_to_another(
