@@ -9,7 +9,7 @@ import os
 import secrets
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from cloud.config import CloudConfig
@@ -48,7 +48,16 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
     """Creates the DEMO tenant once; later starts read the credentials back from demo.json."""
     path = demo_file(config)
     if path.exists():
-        creds = DemoCredentials(**json.loads(path.read_text()))
+        stored = DemoCredentials(**json.loads(path.read_text()))
+        # Where the cloud and gateway listen is this start's, not the first one's.
+        creds = replace(
+            stored,
+            cloud_target=_cloud_target(config),
+            ca_cert=str(ca_cert),
+            gateway_url=config.public_url,
+        )
+        if creds != stored:
+            _write_creds(path, creds)
         await _ensure_direct_queue(rt, config)
         return creds
     tenant = await Tenants(rt).create(None, DEMO_CODE, "Demo Company")
@@ -109,10 +118,9 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
         ),
     )
     await _ensure_direct_queue(rt, config)
-    port = config.listen.rpartition(":")[2]
     creds = DemoCredentials(
         company_code=DEMO_CODE,
-        cloud_target=f"localhost:{port}",
+        cloud_target=_cloud_target(config),
         ca_cert=str(ca_cert),
         gateway_url=config.public_url,
         queue=queue.name,
@@ -125,11 +133,19 @@ async def ensure_demo(rt: Runtime, config: CloudConfig, ca_cert: Path) -> DemoCr
         node_serial=node.serial_number,
         node_access_token=node_token,
     )
+    _write_creds(path, creds)
+    return creds
+
+
+def _cloud_target(config: CloudConfig) -> str:
+    return f"localhost:{config.listen.rpartition(':')[2]}"
+
+
+def _write_creds(path: Path, creds: DemoCredentials) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(asdict(creds), fh, indent=2)
-    return creds
 
 
 async def _ensure_direct_queue(rt: Runtime, config: CloudConfig) -> None:

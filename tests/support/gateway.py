@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 from printfabric.ipp import Attribute, IppClient, Operation, Tag, new_request
 
 from tests.support.processes import (
@@ -36,6 +38,7 @@ class Fabric:
     creds: dict[str, Any]
     node_mfp_port: int = 0
     node_lpd_port: int = 0
+    killed: bool = False
 
     @property
     def login(self) -> str:
@@ -84,6 +87,18 @@ class Fabric:
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_cert))
 
+    def kill9(self) -> None:
+        """SIGKILL to the fabric (the cloud runs in it) and to its gateway and node, at once:
+        a crash, with no chance to flush or finish anything."""
+        parent = psutil.Process(self.process.pid)
+        everyone = [parent, *parent.children(recursive=True)]
+        for process in everyone:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(everyone, timeout=10)
+        self.process.stop()
+        self.killed = True
+
     def gateway_log(self) -> str:
         path = self.home / "gateway.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -109,37 +124,80 @@ def running_fabric(home: Path, **settings: str) -> Iterator[Fabric]:
     process = ChildProcess(
         "fabric", [*command_argv("printfabric-cloud"), "fabric"], env, home / "fabric.log"
     )
+    # A fabric started again in the same home appends to the logs: only what this run writes
+    # says it is up.
+    logs = {name: _size(home / name) for name in ("fabric.log", "gateway.log", "node.log")}
     process.start()
+    fabric: Fabric | None = None
     try:
         wait_until(
-            lambda: "Ctrl-C stops everything" in (home / "fabric.log").read_text(errors="replace"),
+            lambda: "Ctrl-C stops everything" in _read(home / "fabric.log", logs["fabric.log"]),
             STARTUP_SECONDS,
             "the fabric's banner",
             [process],
         )
         wait_until(
-            lambda: "gateway listening" in _read(home / "gateway.log"),
+            lambda: "gateway listening" in _read(home / "gateway.log", logs["gateway.log"]),
             STARTUP_SECONDS,
             "the gateway to listen",
             [process],
         )
         wait_until(
-            lambda: _node_has_directory(_read(home / "node.log")),
+            lambda: _node_has_directory(_read(home / "node.log", logs["node.log"])),
             STARTUP_SECONDS,
             "the demo node to link and hold the directory (MFP log-ins answer from it)",
             [process],
         )
         creds = json.loads((home / "demo.json").read_text())
-        yield Fabric(home, process, gateway_port, cloud_port, creds, node_mfp_port, node_lpd_port)
+        fabric = Fabric(
+            home, process, gateway_port, cloud_port, creds, node_mfp_port, node_lpd_port
+        )
+        yield fabric
     finally:
         if process.running:
             os.kill(process.pid, signal.SIGINT)
         code = process.stop(timeout=20)
-        assert code in (0, None), f"fabric exited with {code}\n{process.tail()}"
+        if fabric is None or not fabric.killed:
+            assert code in (0, None), f"fabric exited with {code}\n{process.tail()}"
 
 
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
+@contextmanager
+def running_gateway(home: Path, cloud_target: str, company: str) -> Iterator[int]:
+    """One more `printfabric-gateway` on a free port, over the PKI of home (a fabric's $PF_HOME),
+    calling the cloud at cloud_target, with company as the tenant of /ipp/print/{queue}.
+
+    Yields its port; it logs to home/gateway-<port>.log.
+    """
+    port = free_port()
+    env = clean_env(
+        PF_HOME=str(home),
+        PF_GATEWAY_LISTEN=f"127.0.0.1:{port}",
+        PF_GATEWAY_CLOUD_TARGET=cloud_target,
+        PF_GATEWAY_COMPANY=company,
+    )
+    log = home / f"gateway-{port}.log"
+    process = ChildProcess("gateway", command_argv("printfabric-gateway"), env, log)
+    process.start()
+    try:
+        wait_until(
+            lambda: "gateway listening" in _read(log), STARTUP_SECONDS, "the gateway", [process]
+        )
+        yield port
+    finally:
+        process.stop()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _read(path: Path, offset: int = 0) -> str:
+    """The text of path from byte offset on ("" if there is no such file)."""
+    if not path.exists():
+        return ""
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode(errors="replace")
 
 
 _LINKED = re.compile(r"directory revision (\d+), cloud's (\d+)")
