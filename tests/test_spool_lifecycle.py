@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -264,6 +265,59 @@ async def test_the_cloud_delivers_to_folder_printers_only_under_its_root(
     assert list(elsewhere.iterdir()) == []
     # Run by hand, the worker finds nothing left to do.
     assert await CloudDelivery(cloud.rt, root).deliver_pending() == 0
+
+
+async def test_a_job_canceled_while_it_prints_stays_canceled(
+    cloud: CloudHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery finishes a job only if it is still printing: a cancel meanwhile stands."""
+    go, finished = asyncio.Event(), asyncio.Event()
+    received = bytearray()
+
+    async def printer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await go.wait()  # the job is big enough that the cloud waits for us mid-send
+        while chunk := await reader.read(1 << 20):
+            received.extend(chunk)
+        writer.close()
+
+    original = CloudDelivery._finish
+
+    async def observed(self: CloudDelivery, *args: Any) -> None:
+        await original(self, *args)
+        finished.set()
+
+    monkeypatch.setattr(CloudDelivery, "_finish", observed)
+    server = await asyncio.start_server(printer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    t = await cloud.make_tenant("ACME")
+    await t.admin.device.CreatePrinter(
+        device_pb2.CreatePrinterRequest(
+            printer=device_pb2.Printer(
+                name="raw",
+                model=device_pb2.QUEUE_MODEL_DIRECT,
+                device_uri=f"socket://127.0.0.1:{port}",
+            )
+        )
+    )
+    alice = await cloud.add_user(t, "alice")
+    data = b"%!PS\n" + os.urandom(16 << 20)
+    try:
+        job = await submit(alice, data, "raw", title="big")
+        for _ in range(200):
+            state = (await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=job.job_id))).job
+            if state.state == spool_pb2.JOB_STATE_PRINTING:
+                break
+            await asyncio.sleep(0.05)
+        assert state.state == spool_pb2.JOB_STATE_PRINTING, state
+        await alice.spool.CancelJob(spool_pb2.CancelJobRequest(job_id=job.job_id))
+        go.set()
+        await asyncio.wait_for(finished.wait(), 30)
+    finally:
+        go.set()
+        server.close()
+    final = (await alice.spool.GetJob(spool_pb2.GetJobRequest(job_id=job.job_id))).job
+    assert final.state == spool_pb2.JOB_STATE_CANCELED, final
+    assert bytes(received) == data  # what was under way went out whole
 
 
 async def test_an_announced_end_marker_must_arrive_and_add_up(cloud: CloudHarness) -> None:

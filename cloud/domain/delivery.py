@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,27 @@ from sqlalchemy import or_, select, update
 from cloud.bus import delivery_topic
 from cloud.db.models import Job, Printer, Tenant, User
 from cloud.domain.enums import JobState
-from cloud.domain.jobs import finish
+from cloud.domain.jobs import finished
 from cloud.domain.runtime import Runtime, audit
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A job this cloud claimed, with what delivering and finishing it takes."""
+
+    id: str
+    tenant_id: str
+    number: int
+    title: str
+    format: int
+    size: int
+    blob_key: str | None
+    device_uri: str
+    owner_login: str
+    retention_seconds: int
+
 
 _BATCH = 1 << 20
 _SCHEMES = ("file:", "lpd:", "socket:", "ipp:", "ipps:")
@@ -68,7 +86,7 @@ class CloudDelivery:
         """Delivers every released job this cloud delivers; returns how many it finished."""
         claimed = await self._claim_released()
         results = await asyncio.gather(
-            *(self._deliver_slot(job_id) for job_id in claimed), return_exceptions=True
+            *(self._deliver_slot(job) for job in claimed), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
@@ -84,10 +102,10 @@ class CloudDelivery:
                 .values(state=int(JobState.RELEASED), state_message="Sent to the printer again")
             )
 
-    async def _claim_released(self) -> list[str]:
+    async def _claim_released(self) -> list[_Claimed]:
         """Claims (released -> printing) up to 200 released jobs of the cloud's printers, the
-        longest waiting first, in one statement; a job another replica claimed is not among
-        them."""
+        longest waiting first, in one statement, and reads what delivering them takes in the
+        same transaction; a job another replica claimed is not among them."""
         waiting = (
             select(Job.id)
             .join(Printer, Printer.id == Job.release_printer_id)
@@ -99,48 +117,66 @@ class CloudDelivery:
             .with_for_update(of=Job, skip_locked=True)
         )
         async with self.rt.db.session() as session, session.begin():
-            claimed = await session.execute(
-                update(Job)
-                .where(Job.id.in_(waiting.scalar_subquery()), Job.state == int(JobState.RELEASED))
-                .values(
-                    state=int(JobState.PRINTING),
-                    state_message="Printing",
-                    updated_at=self.rt.clock(),
-                )
-                .returning(Job.id)
-                .execution_options(synchronize_session=False)
+            claimed = list(
+                (
+                    await session.execute(
+                        update(Job)
+                        .where(
+                            Job.id.in_(waiting.scalar_subquery()),
+                            Job.state == int(JobState.RELEASED),
+                        )
+                        .values(
+                            state=int(JobState.PRINTING),
+                            state_message="Printing",
+                            updated_at=self.rt.clock(),
+                        )
+                        .returning(Job.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).scalars()
             )
-            return list(claimed.scalars())
-
-    async def _deliver_slot(self, job_id: str) -> None:
-        async with self._slots:
-            await self._deliver(job_id)
-
-    async def _deliver(self, job_id: str) -> None:
-        async with self.rt.db.reader() as session:
-            row = (
-                await session.execute(
-                    select(Job, Printer, User.login)
-                    .join(Printer, Printer.id == Job.release_printer_id)
-                    .join(User, User.id == Job.owner_user_id)
-                    .where(Job.id == job_id)
+            if not claimed:
+                return []
+            rows = await session.execute(
+                select(
+                    Job.id,
+                    Job.tenant_id,
+                    Job.number,
+                    Job.title,
+                    Job.format,
+                    Job.size_bytes,
+                    Job.blob_key,
+                    Printer.device_uri,
+                    User.login,
+                    Tenant.job_retention_seconds,
                 )
-            ).one()
-        job, printer, owner_login = row
-        where = public_uri(printer.device_uri)
+                .join(Printer, Printer.id == Job.release_printer_id)
+                .join(User, User.id == Job.owner_user_id)
+                .join(Tenant, Tenant.id == Job.tenant_id)
+                .where(Job.id.in_(claimed))
+                .order_by(Job.created_at)
+            )
+            return [_Claimed(*row) for row in rows]
+
+    async def _deliver_slot(self, job: _Claimed) -> None:
+        async with self._slots:
+            await self._deliver(job)
+
+    async def _deliver(self, job: _Claimed) -> None:
+        where = public_uri(job.device_uri)
         try:
-            self._check_folder(printer.device_uri)
+            self._check_folder(job.device_uri)
             if not job.blob_key:
                 raise DeliveryError("the job's document is gone", "JOB_DATA_GONE")
             # A blob on this disk is sent from where it lies (delivery only reads it).
             local = self.rt.blobs.local_path(job.blob_key)
-            source = local or await self._stage(job)
+            source = local or await self._stage(job.id, job.blob_key)
             try:
                 result = await deliver(
-                    printer.device_uri,
+                    job.device_uri,
                     source,
                     DeliveryJob(
-                        job.number, job.title, owner_login, mime_type(job.format), job.size_bytes
+                        job.number, job.title, job.owner_login, mime_type(job.format), job.size
                     ),
                     timeout=self.timeout,
                 )
@@ -149,14 +185,14 @@ class CloudDelivery:
                     await asyncio.to_thread(source.unlink, missing_ok=True)
         except DeliveryError as exc:
             log.warning("job %s to %s failed: %s", job.number, where, exc.message)
-            await self._finish(job_id, JobState.FAILED, exc.message)
+            await self._finish(job, JobState.FAILED, exc.message)
             return
         except Exception:
             # Blob store trouble and the like: leave it released for the next round.
-            await self._unclaim(job_id)
+            await self._unclaim(job.id)
             raise
         log.info("job %s: %s", job.number, result.message)
-        await self._finish(job_id, JobState.COMPLETED, result.message)
+        await self._finish(job, JobState.COMPLETED, result.message)
 
     def _check_folder(self, device_uri: str) -> None:
         try:
@@ -169,17 +205,16 @@ class CloudDelivery:
                 "FOLDER_NOT_ALLOWED",
             )
 
-    async def _stage(self, job: Job) -> Path:
+    async def _stage(self, job_id: str, blob_key: str) -> Path:
         """The job's document in a staging file (the printer protocols send from a file)."""
         staging = self.rt.blobs.staging_dir
         await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
-        path = staging / f"{job.id}.deliver"
+        path = staging / f"{job_id}.deliver"
         out = await asyncio.to_thread(path.open, "wb")
         try:
             pending: list[bytes] = []
             size = 0
-            assert job.blob_key is not None
-            async for chunk in self.rt.blobs.read(job.blob_key):
+            async for chunk in self.rt.blobs.read(blob_key):
                 pending.append(chunk)
                 size += len(chunk)
                 if size >= _BATCH:
@@ -194,21 +229,18 @@ class CloudDelivery:
         await asyncio.to_thread(out.close)
         return path
 
-    async def _finish(self, job_id: str, state: JobState, message: str) -> None:
+    async def _finish(self, job: _Claimed, state: JobState, message: str) -> None:
+        """The job's final state, unless it was canceled while it printed."""
         now = self.rt.clock()
         async with self.rt.db.session() as session, session.begin():
-            row = (
-                await session.execute(
-                    select(Job, Tenant.job_retention_seconds)
-                    .join(Tenant, Tenant.id == Job.tenant_id)
-                    .where(Job.id == job_id)
-                )
-            ).one()
-            job, retention = row
-            if job.state != int(JobState.PRINTING):
-                return  # canceled meanwhile
-            finish(job, state, message, now, timedelta(seconds=retention))
-            audit(session, now, None, "job.status", job.id, state.name, tenant_id=job.tenant_id)
+            done = await session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.state == int(JobState.PRINTING))
+                .values(finished(state, message, now, timedelta(seconds=job.retention_seconds)))
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(done, "rowcount", 0) == 1:
+                audit(session, now, None, "job.status", job.id, state.name, tenant_id=job.tenant_id)
 
     async def _unclaim(self, job_id: str) -> None:
         async with self.rt.db.session() as session, session.begin():

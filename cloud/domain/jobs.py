@@ -136,8 +136,18 @@ def held_message(retention: timedelta) -> str:
 
 def finish(job: Job, state: JobState, message: str, now: datetime, retention: timedelta) -> None:
     """Moves a job to a final state; its data is purged after the retention period."""
-    job.state = int(state)
-    job.state_message = message
-    job.completed_at = now
-    job.updated_at = now
-    job.expires_at = now + retention
+    for name, value in finished(state, message, now, retention).items():
+        setattr(job, name, value)
+
+
+def finished(
+    state: JobState, message: str, now: datetime, retention: timedelta
+) -> dict[str, object]:
+    """The columns finish() sets, for an UPDATE statement."""
+    return {
+        "state": int(state),
+        "state_message": message,
+        "completed_at": now,
+        "updated_at": now,
+        "expires_at": now + retention,
+    }
