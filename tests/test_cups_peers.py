@@ -173,6 +173,28 @@ def test_benchmark_helpers_against_cupsd(
     assert throughput > 1
 
 
+@pytest.mark.parametrize("durable", [False, True], ids=["default", "durable"])
+def test_what_cupsd_accepted_survives_kill_9_only_when_durable(
+    durable: bool, ipptool_dir: Path, tmp_path: Path
+) -> None:
+    """The two cupsd baselines of bench gateway_ipp: by default cupsd answers successful-ok
+    with the job's state only in memory (written up to DirtyCleanInterval, 30 s, later), so
+    kill -9 loses every job just accepted; durable=True writes each job at once."""
+    jobs = 20
+    with PrivateCupsd(tmp_path / "cupsd", durable=durable) as server:
+        server.add_queue("held", "file:///dev/null")
+        server._client("cupsdisable", "held")  # stopped: accepted jobs stay pending
+        ipptool_print_rate(
+            server.uri("held"), ipptool_dir / "onepage-a4.pdf", count=jobs, workdir=tmp_path
+        )
+        assert len(server._client("lpstat", "-o").splitlines()) == jobs
+        assert server.process is not None
+        server.process.kill9()
+        server.start()
+        kept = len(server._client("lpstat", "-o").splitlines())
+    assert kept == (jobs if durable else 0)
+
+
 # --- ipptool's credentials over TLS, against a tiny server of our own --------------------
 
 

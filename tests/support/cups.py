@@ -1067,10 +1067,19 @@ class PrivateCupsd:
     """
 
     def __init__(
-        self, base: Path, *, log_level: str = "info", startup_timeout: float = 30.0
+        self,
+        base: Path,
+        *,
+        log_level: str = "info",
+        startup_timeout: float = 30.0,
+        durable: bool = False,
     ) -> None:
+        """durable: write each job's state to disk at once (DirtyCleanInterval 0) and fsync
+        state files (SyncOnClose Yes). By default cupsd keeps a new job's state in memory for
+        up to 30 s: a job it answered successful-ok for is gone if cupsd is killed meanwhile."""
         self.base = base
         self.log_level = log_level
+        self.durable = durable
         self.startup_timeout = startup_timeout
         self.port = 0
         self.process: ChildProcess | None = None
@@ -1100,8 +1109,10 @@ class PrivateCupsd:
         _grant_traverse(self.base)
         conf = self.base / "etc" / "cupsd.conf"
         files = self.base / "etc" / "cups-files.conf"
-        conf.write_text(_CUPSD_CONF.format(host=HOST, port=self.port, log_level=self.log_level))
-        files.write_text(_CUPS_FILES_CONF.format(root=self.base))
+        text = _CUPSD_CONF.format(host=HOST, port=self.port, log_level=self.log_level)
+        conf.write_text(text + ("DirtyCleanInterval 0\n" if self.durable else ""))
+        text = _CUPS_FILES_CONF.format(root=self.base)
+        files.write_text(text + ("SyncOnClose Yes\n" if self.durable else ""))
         (self.base / "etc" / "client.conf").write_text(_CLIENT_CONF)
         return conf, files
 
