@@ -34,15 +34,13 @@ def _document(path: Path) -> Path:
     return path
 
 
-def test_every_job_answered_survives_kill_9_of_the_whole_fabric(
-    tmp_path: Path, ipptool_dir: Path
-) -> None:
+def test_every_job_answered_survives_kill_9_of_the_whole_fabric(tmp_path: Path) -> None:
     home = tmp_path / "fabric"
     document = _document(tmp_path / "small.pdf")
     with running_fabric(home) as fabric:
         # Fails unless every one of the JOBS Print-Jobs was answered successful-ok.
         ipptool_print_rate(
-            fabric.uri("secure"), document, count=JOBS, workdir=ipptool_dir, concurrency=2
+            fabric.uri("secure"), document, count=JOBS, workdir=tmp_path, concurrency=2
         )
         fabric.kill9()
     # The fabric comes back from what it left on disk, as `make run` would after a crash.
